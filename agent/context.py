@@ -1,0 +1,135 @@
+"""The context window, rendered by our own code (factor 3).
+
+Each event becomes one compact XML-like tag. Large tool outputs are truncated with a
+note saying so; errors that a later success resolved are dropped (factor 9); when the
+rendering exceeds the agent's token budget, the oldest resolved events are folded
+into one ``<compacted>`` summary, keeping the first request and the recent tail.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from html import escape
+
+from agent.definition import AgentSpec
+from agent.events import (
+    AgentMessage,
+    Context,
+    Done,
+    Error,
+    Event,
+    HumanRequest,
+    HumanResponse,
+    ToolCall,
+    ToolResult,
+    Trigger,
+)
+from agent.prompts import render
+from agent.thread import Thread
+
+MAX_OUTPUT_CHARS = 2000
+"""Longest tool output shown in full; the model gets the head and a note beyond it."""
+KEEP_RECENT = 8
+"""Events at the end of a thread that compaction never touches."""
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap, deterministic token estimate (about four characters per token)."""
+    return (len(text) + 3) // 4
+
+
+def system_prompt(agent: AgentSpec) -> str:
+    return render(
+        "system",
+        agent_name=agent.name,
+        agent_description=agent.description,
+        instructions=agent.instructions().strip(),
+        error_limit=agent.error_limit,
+    )
+
+
+def user_prompt(thread: Thread, budget: int) -> str:
+    return render("context", events=render_events(thread.events, budget))
+
+
+def render_events(events: Sequence[Event], budget: int) -> str:
+    """All events that matter to the model, compacted to fit ``budget`` tokens."""
+    visible = [e for e in _without_resolved_errors(events) if render_event(e) is not None]
+    rendered = [_tag(e) for e in visible]
+    text = "\n".join(rendered)
+    # Fold from the oldest event after the first until the text fits or only the tail is left.
+    cut = 1
+    while estimate_tokens(text) > budget and cut < len(visible) - KEEP_RECENT:
+        cut += 1
+        summary = _summary(visible[1:cut])
+        text = "\n".join([rendered[0], summary, *rendered[cut:]])
+    return text
+
+
+def _tag(event: Event) -> str:
+    tag = render_event(event)
+    assert tag is not None
+    return tag
+
+
+def _without_resolved_errors(events: Sequence[Event]) -> list[Event]:
+    last_success = max((i for i, e in enumerate(events) if isinstance(e, ToolResult)), default=-1)
+    return [e for i, e in enumerate(events) if not (isinstance(e, Error) and i < last_success)]
+
+
+def _summary(events: Sequence[Event]) -> str:
+    calls = Counter(e.tool for e in events if isinstance(e, ToolCall))
+    kinds = Counter(e.type for e in events if not isinstance(e, ToolCall))
+    parts = [f"{count} {kind}" for kind, count in sorted(kinds.items())]
+    if calls:
+        tools = ", ".join(f"{name} x{count}" for name, count in sorted(calls.items()))
+        parts.insert(0, f"tool calls: {tools}")
+    return f'<compacted events="{len(events)}">{escape("; ".join(parts))}</compacted>'
+
+
+def render_event(event: Event) -> str | None:
+    """One event as a tag, or None for control events the model has no use for."""
+    match event:
+        case Trigger(origin=origin, text=text):
+            return _element(f"{origin.channel}_message", text, {"from": origin.sender})
+        case Context(name=name, content=content):
+            return _element("context", _truncate(content), {"name": name})
+        case ToolCall(tool=tool, arguments=arguments):
+            return _element("tool_call", _json(arguments), {"tool": tool})
+        case ToolResult(tool=tool, output=output):
+            return _element("tool_result", _truncate(output), {"tool": tool})
+        case Error(source=source, tool=tool, message=message):
+            return _element("error", message, {"source": source, "tool": tool})
+        case HumanRequest(kind="approval", call=call) if call is not None:
+            return _element("request_approval", _json(call.arguments), {"tool": call.tool})
+        case HumanRequest(text=text):
+            return _element("request_human_input", text, {})
+        case HumanResponse(responder=who, approved=approved, comment=comment, answer=answer):
+            verdict = None if approved is None else ("approved" if approved else "rejected")
+            return _element("human_response", answer or comment or "", {"from": who, "decision": verdict})
+        case AgentMessage(text=text):
+            return _element("agent_message", text, {})
+        case Done(message=message):
+            return _element("done_for_now", message, {})
+        case _:
+            return None
+
+
+def _element(name: str, body: str, attributes: dict[str, str | None]) -> str:
+    attrs = "".join(f' {k}="{escape(v)}"' for k, v in attributes.items() if v is not None)
+    body = escape(body, quote=False)
+    if "\n" in body:
+        return f"<{name}{attrs}>\n{body}\n</{name}>"
+    return f"<{name}{attrs}>{body}</{name}>"
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _truncate(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n[truncated: {len(text) - limit} more characters not shown]"

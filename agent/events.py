@@ -1,0 +1,189 @@
+"""Thread events: the only state an agent has (12-factor agents, factors 5 and 12).
+
+Every event is an immutable pydantic model tagged by ``type``; ``Event`` is their
+discriminated union, so a list of events round-trips through JSON losslessly.
+Identifiers and timestamps are filled in when an event is *made* (by a channel or
+the loop), never when it is folded, which keeps ``reduce`` pure.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+def new_id() -> str:
+    """A random, unguessable identifier (also used as the email reply token)."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Origin(_Frozen):
+    """Where a trigger came from, and so where the agent's replies go.
+
+    ``address`` holds the channel's native reply address (Slack team/channel/thread_ts,
+    an email Message-ID and subject, ...); the kernel never interprets it.
+    """
+
+    channel: str
+    sender: str
+    address: dict[str, str] = Field(default_factory=dict)
+
+
+class ProposedCall(_Frozen):
+    """A tool call the model chose, waiting for a human's approval."""
+
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+
+
+class _Event(_Frozen):
+    id: str = Field(default_factory=new_id)
+    at: datetime = Field(default_factory=utcnow)
+    key: str | None = None
+    """Stable dedupe key from the source (Slack event_id, Message-ID, delivery id)."""
+
+
+class Trigger(_Event):
+    """A person or a system asked the agent for something."""
+
+    type: Literal["trigger"] = "trigger"
+    text: str
+    origin: Origin
+
+
+class Context(_Event):
+    """Data fetched deterministically before the model is asked (factor 13)."""
+
+    type: Literal["context"] = "context"
+    name: str
+    content: str
+
+
+class ToolCall(_Event):
+    """A tool is about to run. Recorded *before* it runs (invariant 5)."""
+
+    type: Literal["tool_call"] = "tool_call"
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+
+
+class ToolResult(_Event):
+    type: Literal["tool_result"] = "tool_result"
+    call_id: str
+    tool: str
+    output: str
+
+
+ErrorSource = Literal["tool", "arguments", "model", "interrupted"]
+
+
+class Error(_Event):
+    """Something failed; the message goes back into the context (factor 9)."""
+
+    type: Literal["error"] = "error"
+    source: ErrorSource
+    message: str
+    tool: str | None = None
+    call_id: str | None = None
+
+
+RequestKind = Literal["approval", "question"]
+
+
+class HumanRequest(_Event):
+    """The agent asks a person: approve ``call``, or answer ``text`` (factor 7)."""
+
+    type: Literal["human_request"] = "human_request"
+    request_id: str
+    kind: RequestKind
+    text: str
+    call: ProposedCall | None = None
+    approvers: tuple[str, ...] = ()
+    """Who may answer; empty means anyone who can reach the thread."""
+    expires_at: datetime | None = None
+
+
+class HumanResponse(_Event):
+    """A person answered a ``HumanRequest``."""
+
+    type: Literal["human_response"] = "human_response"
+    request_id: str
+    responder: str
+    approved: bool | None = None
+    comment: str | None = None
+    answer: str | None = None
+
+
+class AgentMessage(_Event):
+    """Something the agent or the runtime tells the humans on the thread."""
+
+    type: Literal["agent_message"] = "agent_message"
+    text: str
+
+
+class Done(_Event):
+    type: Literal["done"] = "done"
+    message: str
+
+
+class Paused(_Event):
+    type: Literal["paused"] = "paused"
+    by: str
+    reason: str | None = None
+
+
+class Resumed(_Event):
+    type: Literal["resumed"] = "resumed"
+    by: str
+
+
+class Cancelled(_Event):
+    type: Literal["cancelled"] = "cancelled"
+    by: str
+    reason: str | None = None
+
+
+class Failed(_Event):
+    """The runtime gave up on the thread (e.g. infrastructure retries exhausted)."""
+
+    type: Literal["failed"] = "failed"
+    reason: str
+
+
+Event = Annotated[
+    Trigger
+    | Context
+    | ToolCall
+    | ToolResult
+    | Error
+    | HumanRequest
+    | HumanResponse
+    | AgentMessage
+    | Done
+    | Paused
+    | Resumed
+    | Cancelled
+    | Failed,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENTS_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+
+
+def parse_event(data: str | bytes) -> Event:
+    """Load one event from its JSON form."""
+    return EVENT_ADAPTER.validate_json(data)

@@ -1,0 +1,110 @@
+"""Models without an LLM: canned decisions for tests, demos and offline local runs.
+
+``ScriptedModel`` reads rules from a JSON file: each rule names the kind of event
+it answers (``after``) and the tool call to make, so any worker process can answer
+any thread from the thread alone. ``SequenceModel`` replays a fixed list of answers
+in order, for tests that need exact control (including failures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agent.events import Error, Event, HumanResponse, ToolResult, Trigger
+from agent.model import ModelCall, ModelError, ModelOutputInvalid, ModelRequest
+from agent.thread import Thread
+
+
+class Rule(BaseModel):
+    after: str = Field(
+        description=(
+            "The last meaningful event this rule answers: 'trigger', 'tool_result:<tool>', "
+            "'error', 'human_response:approved|rejected|answered', a bare type, or '*'."
+        )
+    )
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    """String values may use ${trigger}, ${result}, ${result_first_line}, ${answer}."""
+
+
+class Script(BaseModel):
+    rules: list[Rule]
+
+
+def signature(event: Event) -> str | None:
+    """What a rule's ``after`` is matched against; None for events rules never answer."""
+    match event:
+        case Trigger():
+            return "trigger"
+        case ToolResult(tool=tool):
+            return f"tool_result:{tool}"
+        case Error(source=source):
+            return f"error:{source}"
+        case HumanResponse(approved=True):
+            return "human_response:approved"
+        case HumanResponse(approved=False):
+            return "human_response:rejected"
+        case HumanResponse():
+            return "human_response:answered"
+        case _:
+            return None
+
+
+class ScriptedModel:
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules = list(rules)
+
+    @classmethod
+    def from_file(cls, path: Path) -> ScriptedModel:
+        return cls(Script.model_validate_json(path.read_text(encoding="utf-8")).rules)
+
+    def decide(self, request: ModelRequest) -> ModelCall:
+        thread = request.thread
+        last = next((s for e in reversed(thread.events) if (s := signature(e)) is not None), None)
+        if last is None:
+            raise ModelOutputInvalid("scripted model: the thread has nothing to answer")
+        for rule in self.rules:
+            if rule.after in ("*", last, last.split(":", 1)[0]):
+                return ModelCall(rule.tool, _fill(rule.arguments, _variables(thread)))
+        raise ModelOutputInvalid(f"scripted model: no rule answers {last!r}")
+
+
+def _variables(thread: Thread) -> dict[str, str]:
+    trigger = next((e.text for e in reversed(thread.events) if isinstance(e, Trigger)), "")
+    result = next((e.output for e in reversed(thread.events) if isinstance(e, ToolResult)), "")
+    response = next((e for e in reversed(thread.events) if isinstance(e, HumanResponse)), None)
+    answer = (response.answer or response.comment or "") if response else ""
+    first_line = result.strip().splitlines()[0] if result.strip() else ""
+    return {"trigger": trigger, "result": result, "result_first_line": first_line, "answer": answer}
+
+
+def _fill(value: Any, variables: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return Template(value).safe_substitute(variables)
+    if isinstance(value, dict):
+        return {k: _fill(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, variables) for v in value]
+    return value
+
+
+class SequenceModel:
+    """Answers with the given calls in order; a ``ModelError`` in the list is raised instead."""
+
+    def __init__(self, answers: Iterable[ModelCall | ModelError]) -> None:
+        self.answers = list(answers)
+        self.requests: list[ModelRequest] = []
+
+    def decide(self, request: ModelRequest) -> ModelCall:
+        self.requests.append(request)
+        if not self.answers:
+            raise ModelOutputInvalid("sequence model: no answers left")
+        answer = self.answers.pop(0)
+        if isinstance(answer, ModelError):
+            raise answer
+        return answer

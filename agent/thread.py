@@ -1,0 +1,200 @@
+"""A thread and the pure fold that derives its state from its events (factor 12).
+
+``Thread`` keeps its events plus a few fields *derived* from them (status, the
+pending human request, the consecutive-error count, ...). Only ``reduce`` sets
+those fields, so a thread rebuilt from its events is always equal to the original:
+the serialized form holds the events alone and loading replays them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from agent.events import (
+    AgentMessage,
+    Cancelled,
+    Context,
+    Done,
+    Error,
+    Event,
+    Failed,
+    HumanRequest,
+    HumanResponse,
+    Paused,
+    ProposedCall,
+    Resumed,
+    ToolCall,
+    ToolResult,
+    Trigger,
+)
+
+
+class Status(StrEnum):
+    NEW = "new"
+    RUNNING = "running"
+    AWAITING_HUMAN = "awaiting_human"
+    PAUSED = "paused"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL = frozenset({Status.FAILED, Status.CANCELLED})
+"""States no later event leaves. (``done`` is not final: a follow-up message reopens it.)"""
+
+
+class Thread(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    agent: str
+    events: tuple[Event, ...] = ()
+    status: Status = Status.NEW
+    pending: HumanRequest | None = None
+    """The human request the thread waits on, if any."""
+    approved: ProposedCall | None = None
+    """A call a human approved that has not been recorded as a ``tool_call`` yet."""
+    open_call: ToolCall | None = None
+    """A recorded ``tool_call`` with no result yet: running now, or interrupted."""
+    consecutive_errors: int = 0
+    paused: bool = False
+
+    def to_json(self) -> str:
+        """The thread as JSON: identity and events only; the rest is re-derived on load."""
+        return _Stored(id=self.id, agent=self.agent, events=list(self.events)).model_dump_json()
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Thread:
+        raw = _Stored.model_validate_json(data)
+        return replay(raw.id, raw.agent, raw.events)
+
+    @property
+    def trigger(self) -> Trigger | None:
+        """The first trigger: what the thread was started for."""
+        return next((e for e in self.events if isinstance(e, Trigger)), None)
+
+    def request(self, request_id: str) -> HumanRequest | None:
+        return next(
+            (e for e in self.events if isinstance(e, HumanRequest) and e.request_id == request_id),
+            None,
+        )
+
+    def response_to(self, request_id: str) -> HumanResponse | None:
+        """The response that settled ``request_id``, if one did."""
+        settled = _settled_responses(self.events)
+        return settled.get(request_id)
+
+
+class _Stored(BaseModel):
+    id: str
+    agent: str
+    events: list[Event]
+
+
+def _settled_responses(events: tuple[Event, ...]) -> dict[str, HumanResponse]:
+    thread = Thread(id="", agent="")
+    settled: dict[str, HumanResponse] = {}
+    for event in events:
+        before = thread.pending
+        thread = reduce(thread, event)
+        if isinstance(event, HumanResponse) and before is not None and thread.pending is None:
+            settled[event.request_id] = event
+    return settled
+
+
+def may_answer(request: HumanRequest, responder: str) -> bool:
+    """Whether ``responder`` is allowed to answer ``request`` (invariant 7)."""
+    return not request.approvers or responder in request.approvers
+
+
+def reduce(thread: Thread, event: Event) -> Thread:
+    """Fold one event into a thread. Pure: no I/O, no clock, no randomness."""
+    events = (*thread.events, event)
+    if thread.status in FINAL:
+        return thread.model_copy(update={"events": events})
+    changes = _changes(thread, event)
+    changes["events"] = events
+    return _settle_status(thread.model_copy(update=changes))
+
+
+def _changes(thread: Thread, event: Event) -> dict[str, Any]:
+    """The derived fields that ``event`` changes (status is settled afterwards)."""
+    match event:
+        case Trigger():
+            return {"status": Status.RUNNING} if thread.status in (Status.NEW, Status.DONE) else {}
+        case ToolCall():
+            approved = thread.approved
+            if approved is not None and approved.call_id == event.call_id:
+                approved = None
+            return {"open_call": event, "approved": approved}
+        case ToolResult():
+            return {**_close_call(thread, event.call_id), "consecutive_errors": 0}
+        case Error():
+            return {
+                **_close_call(thread, event.call_id),
+                "consecutive_errors": thread.consecutive_errors + 1,
+            }
+        case HumanRequest():
+            return {"pending": event}
+        case HumanResponse():
+            return _answer(thread, event)
+        case Done():
+            return {"status": Status.DONE, "pending": None, "approved": None}
+        case Paused():
+            return {"paused": True}
+        case Resumed():
+            return {"paused": False}
+        case Cancelled():
+            return {"status": Status.CANCELLED, "pending": None, "approved": None}
+        case Failed():
+            return {"status": Status.FAILED}
+        case Context() | AgentMessage():
+            return {}
+
+
+def _close_call(thread: Thread, call_id: str | None) -> dict[str, Any]:
+    if thread.open_call is not None and thread.open_call.call_id == call_id:
+        return {"open_call": None}
+    return {}
+
+
+def _answer(thread: Thread, response: HumanResponse) -> dict[str, Any]:
+    """Apply a response only if it settles the pending request and its author may answer."""
+    pending = thread.pending
+    if pending is None or pending.request_id != response.request_id:
+        return {}
+    if not may_answer(pending, response.responder):
+        return {}
+    approved = pending.call if pending.kind == "approval" and response.approved else None
+    return {"pending": None, "approved": approved, "consecutive_errors": 0}
+
+
+def _settle_status(thread: Thread) -> Thread:
+    """Status follows from the flags, except for the terminal and not-started states."""
+    if thread.status in (Status.NEW, Status.DONE, *FINAL):
+        return thread
+    if thread.paused:
+        status = Status.PAUSED
+    elif thread.pending is not None:
+        status = Status.AWAITING_HUMAN
+    else:
+        status = Status.RUNNING
+    return thread.model_copy(update={"status": status})
+
+
+def replay(thread_id: str, agent: str, events: list[Event] | tuple[Event, ...]) -> Thread:
+    """Rebuild a thread by folding its events from the start."""
+    thread = Thread(id=thread_id, agent=agent)
+    for event in events:
+        thread = reduce(thread, event)
+    return thread
+
+
+def fork(thread: Thread, at: int, new_id: str) -> Thread:
+    """A new thread holding the first ``at`` events of ``thread`` (to retry from there)."""
+    if not 0 <= at <= len(thread.events):
+        raise ValueError(f"cannot fork at event {at}: thread {thread.id} has {len(thread.events)}")
+    return replay(new_id, thread.agent, thread.events[:at])

@@ -1,0 +1,1 @@
+"""The Outerloop application: settings, Redis store, queue and workers, web app, CLI, bundled agents."""

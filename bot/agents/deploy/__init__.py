@@ -1,0 +1,90 @@
+"""A deploy bot: lists a repository's git tags and runs a deploy command after approval."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from agent.definition import AgentSpec
+from agent.tools import NEEDS_APPROVAL, READ_ONLY, Tool
+
+HERE = Path(__file__).parent
+SCRIPT = HERE / "script.json"
+"""Canned decisions for running this agent offline with the scripted model."""
+OUTPUT_TAIL = 20
+"""Lines of the deploy command's output kept for the model and the humans."""
+
+
+class ListTags(BaseModel):
+    """List the repository's git tags, newest first."""
+
+    limit: int = Field(default=10, ge=1, le=100, description="How many tags to return.")
+
+
+class Deploy(BaseModel):
+    """Deploy a tag to an environment. Needs a human's approval."""
+
+    tag: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$", description="An existing git tag.")
+    environment: Literal["staging", "production"]
+
+
+class DeployFailed(RuntimeError):
+    """The deploy command exited non-zero; the message holds the tail of its output."""
+
+
+class DeployTools:
+    """The handlers, bound to one repository and one deploy command."""
+
+    def __init__(self, repo: Path, command: str) -> None:
+        self.repo = repo
+        self.command = command
+
+    def tags(self) -> list[str]:
+        completed = subprocess.run(
+            ["git", "-C", str(self.repo), "tag", "--list", "--sort=-version:refname"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"git tag failed in {self.repo}: {completed.stderr.strip()}")
+        return completed.stdout.split()
+
+    def list_tags(self, arguments: ListTags) -> str:
+        tags = self.tags()[: arguments.limit]
+        return "\n".join(tags) if tags else f"no tags in {self.repo}"
+
+    def deploy(self, arguments: Deploy) -> str:
+        if arguments.tag not in self.tags():
+            raise ValueError(f"unknown tag {arguments.tag!r}; call list_tags to see the tags")
+        # Substitute after splitting, so a tag can never add words to the command line.
+        argv = [
+            word.format(tag=arguments.tag, environment=arguments.environment)
+            for word in shlex.split(self.command)
+        ]
+        completed = subprocess.run(
+            argv, cwd=self.repo, capture_output=True, text=True, check=False, timeout=900
+        )
+        tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-OUTPUT_TAIL:])
+        if completed.returncode != 0:
+            raise DeployFailed(f"exit status {completed.returncode}: {tail}")
+        return f"deployed {arguments.tag} to {arguments.environment}\n{tail}".strip()
+
+
+def deploy_agent(repo: Path, command: str, approvers: tuple[str, ...] = ()) -> AgentSpec:
+    handlers = DeployTools(repo, command)
+    return AgentSpec(
+        name="deploy",
+        description="It lists the git tags of one repository and deploys a tag after a human approves.",
+        prompt=HERE / "prompt.md",
+        approvers=approvers,
+        tools=(
+            Tool("list_tags", "List the git tags, newest first.", ListTags, handlers.list_tags, READ_ONLY),
+            Tool("deploy", "Deploy a tag to an environment.", Deploy, handlers.deploy, NEEDS_APPROVAL),
+        ),
+    )
