@@ -30,6 +30,8 @@ class AgentSpec:
     """Tokens the rendered events may take before old, resolved events are compacted."""
     step_limit: int = 20
     """Steps one run of the loop may take before it yields."""
+    script: Path | None = None
+    """Canned decisions for the scripted model, for offline runs without an LLM."""
 
     def __post_init__(self) -> None:
         names = [tool.name for tool in self.all_tools()]

@@ -1,11 +1,51 @@
-"""The ``outerloop`` command line."""
+"""The ``outerloop`` command line: the processes, and one command per thread action."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
 import click
 
-from bot.agents import bundled_agents
-from bot.settings import Settings
+from agent.definition import UnknownAgent
+from agent.thread import Status
+from bot import logs
+from bot.runtime import Conflict, NotAllowed, Runtime
+from bot.settings import MissingSetting, Settings
+from bot.store import ThreadNotFound
+from bot.timeline import timeline
+from bot.web import thread_out
+
+F = TypeVar("F", bound=Callable[..., Any])
+SCHEDULER_INTERVAL = 5.0
+"""Seconds between the scheduler's sweeps for stalled threads."""
+
+
+def friendly_errors(command: F) -> F:
+    """Turn the runtime's typed errors into a one-line message and exit status 1."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (
+            ThreadNotFound,
+            UnknownAgent,
+            Conflict,
+            NotAllowed,
+            MissingSetting,
+            LookupError,
+            ValueError,
+        ) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _runtime() -> Runtime:
+    return Runtime.from_settings(Settings())
 
 
 @click.group()
@@ -13,13 +53,157 @@ from bot.settings import Settings
 def main() -> None:
     """Outerloop runs small LLM agents from Slack, email, schedules and webhooks,
     pausing for humans and resuming where they left off."""
+    logs.configure(Settings().log_format)
+
+
+@main.command()
+@friendly_errors
+def dev() -> None:
+    """Run web, worker and scheduler together; starts a private Redis when REDIS_URL is unset."""
+    from bot.dev import run
+
+    run(Settings())
+
+
+@main.command()
+@friendly_errors
+def web() -> None:
+    """Serve the API, the Slack endpoint and /healthz."""
+    import uvicorn
+
+    from bot.web import create_app
+
+    settings = Settings()
+    uvicorn.run(
+        create_app(Runtime.from_settings(settings)), host=settings.host, port=settings.port, log_config=None
+    )
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@friendly_errors
+def worker(burst: bool) -> None:
+    """Run an RQ worker that advances threads."""
+    from bot.recovery import recover_stalled
+    from bot.worker import runtime, work
+
+    rt = runtime()
+    recover_stalled(rt)
+    work(rt, burst=burst)
+
+
+@main.command()
+@friendly_errors
+def scheduler() -> None:
+    """Sweep for threads whose worker died and queue them again."""
+    from bot.recovery import recover_stalled
+
+    rt = _runtime()
+    while True:
+        recover_stalled(rt)
+        time.sleep(SCHEDULER_INTERVAL)
+
+
+@main.command()
+@click.argument("text")
+@click.option("--agent", default="deploy", show_default=True, help="Which agent handles it.")
+@friendly_errors
+def launch(text: str, agent: str) -> None:
+    """Start a thread; prints its id."""
+    click.echo(_runtime().launch(agent, text, origin=_cli_origin()).thread.id)
+
+
+@main.command()
+@click.option("--status", type=click.Choice([s.value for s in Status]), help="Only threads in this state.")
+@friendly_errors
+def threads(status: str | None) -> None:
+    """List threads, newest first."""
+    for summary in _runtime().store.summaries(Status(status) if status else None):
+        updated = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(summary.updated_at))
+        click.echo(f"{summary.id}  {summary.agent:<10} {summary.status.value:<15} {updated}")
+
+
+@main.command()
+@click.argument("thread_id")
+@click.option("--json", "as_json", is_flag=True, help="The thread as JSON, as the API returns it.")
+@friendly_errors
+def show(thread_id: str, as_json: bool) -> None:
+    """Show a thread's timeline."""
+    thread = _runtime().store.load(thread_id)
+    click.echo(thread_out(thread).model_dump_json(indent=2) if as_json else timeline(thread))
+
+
+@main.command()
+@click.argument("thread_id")
+@click.option("--approve", is_flag=True, help="Approve the pending action.")
+@click.option("--reject", metavar="REASON", help="Reject the pending action, saying why.")
+@click.option("--answer", metavar="TEXT", help="Answer the pending question.")
+@click.option("--as", "responder", default=None, help="Who answers (default: $USER).")
+@friendly_errors
+def respond(
+    thread_id: str, approve: bool, reject: str | None, answer: str | None, responder: str | None
+) -> None:
+    """Answer the thread's pending request."""
+    if sum((approve, reject is not None, answer is not None)) != 1:
+        raise click.UsageError("give exactly one of --approve, --reject REASON, --answer TEXT")
+    rt = _runtime()
+    pending = rt.store.load(thread_id).pending
+    if pending is None:
+        raise click.ClickException(f"thread {thread_id} is not waiting for anyone")
+    approved = True if approve else (False if reject is not None else None)
+    appended = rt.respond(
+        thread_id,
+        pending.request_id,
+        responder or _cli_origin().sender,
+        approved=approved,
+        comment=reject,
+        answer=answer,
+    )
+    click.echo(f"{thread_id} {appended.thread.status.value}")
+
+
+def _control(name: str, action: Callable[[Runtime, str, str], Any]) -> None:
+    @main.command(name=name, help=f"{name.capitalize()} a thread.")
+    @click.argument("thread_id")
+    @friendly_errors
+    def command(thread_id: str) -> None:
+        appended = action(_runtime(), thread_id, _cli_origin().sender)
+        click.echo(f"{thread_id} {appended.thread.status.value}")
+
+
+_control("pause", lambda rt, thread_id, by: rt.pause(thread_id, by))
+_control("resume", lambda rt, thread_id, by: rt.resume(thread_id, by))
+_control("cancel", lambda rt, thread_id, by: rt.cancel(thread_id, by))
+
+
+@main.command()
+@click.argument("thread_id")
+@click.option("--at", type=int, required=True, help="Keep the first N events.")
+@friendly_errors
+def fork(thread_id: str, at: int) -> None:
+    """Copy a thread's first N events into a new thread and run it from there; prints the new id."""
+    click.echo(_runtime().fork(thread_id, at).thread.id)
 
 
 @main.command()
 def agents() -> None:
     """List the agents this deployment offers and their tools."""
+    from bot.agents import bundled_agents
+
     for spec in bundled_agents(Settings()):
         tools = ", ".join(
             f"{t.name}{' (needs approval)' if t.policy.needs_approval else ''}" for t in spec.tools
         )
         click.echo(f"{spec.name}: {spec.description}\n  tools: {tools}")
+
+
+def _cli_origin() -> Any:
+    import getpass
+
+    from agent.events import Origin
+
+    return Origin(channel="cli", sender=getpass.getuser())
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,14 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+STATE_DIR = Path(".outerloop")
+"""Local state of ``outerloop dev``: the private Redis's data and the URL it listens on."""
+DEV_REDIS_URL_FILE = STATE_DIR / "redis-url"
+
+
+class MissingSetting(RuntimeError):
+    """A required setting is absent; the message says which variable to set."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
@@ -16,12 +24,20 @@ class Settings(BaseSettings):
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
     outerloop_model: str = "claude-sonnet-5-5"
-    outerloop_api_token: str | None = None
+    api_token: str | None = Field(default=None, alias="OUTERLOOP_API_TOKEN")
     approvers: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="OUTERLOOP_APPROVERS")
-    deploy_repo: Path = Field(default=Path("."), alias="OUTERLOOP_DEPLOY_REPO")
+    deploy_repo: Path | None = Field(default=None, alias="OUTERLOOP_DEPLOY_REPO")
+    """Unset: the current directory (``outerloop dev`` makes a demo repository instead)."""
     deploy_command: str = Field(
         default="echo deploying {tag} to {environment}", alias="OUTERLOOP_DEPLOY_COMMAND"
     )
+    host: str = Field(default="127.0.0.1", alias="OUTERLOOP_HOST")
+    port: int = Field(default=8000, alias="PORT")
+    job_timeout: int = Field(default=900, alias="OUTERLOOP_JOB_TIMEOUT")
+    """Seconds one advance job may run (a deploy command can be slow)."""
+    lock_ttl: float = Field(default=30.0, alias="OUTERLOOP_LOCK_TTL")
+    """Seconds a dead worker's thread lock outlives it before the thread is picked up again."""
+    log_format: str = Field(default="console", alias="OUTERLOOP_LOG_FORMAT")
 
     @field_validator("approvers", mode="before")
     @classmethod
@@ -29,3 +45,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    def require_redis_url(self) -> str:
+        """``REDIS_URL``, else the private Redis of an ``outerloop dev`` running here."""
+        if self.redis_url:
+            return self.redis_url
+        if DEV_REDIS_URL_FILE.exists():
+            return DEV_REDIS_URL_FILE.read_text().strip()
+        raise MissingSetting("REDIS_URL is not set and no `outerloop dev` is running in this directory")

@@ -83,6 +83,7 @@ def deploy_agent(repo: Path, command: str, approvers: tuple[str, ...] = ()) -> A
         description="It lists the git tags of one repository and deploys a tag after a human approves.",
         prompt=HERE / "prompt.md",
         approvers=approvers,
+        script=SCRIPT,
         tools=(
             Tool("list_tags", "List the git tags, newest first.", ListTags, handlers.list_tags, READ_ONLY),
             Tool("deploy", "Deploy a tag to an environment.", Deploy, handlers.deploy, NEEDS_APPROVAL),

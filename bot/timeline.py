@@ -1,0 +1,70 @@
+"""A thread as a readable timeline, one line per event (``outerloop show``)."""
+
+from __future__ import annotations
+
+import json
+
+from agent.events import (
+    AgentMessage,
+    Cancelled,
+    Context,
+    Done,
+    Error,
+    Event,
+    Failed,
+    HumanRequest,
+    HumanResponse,
+    Paused,
+    Resumed,
+    ToolCall,
+    ToolResult,
+    Trigger,
+)
+from agent.loop import describe_call
+from agent.thread import Thread
+
+WIDTH = 100
+
+
+def timeline(thread: Thread) -> str:
+    lines = [f"thread {thread.id}  agent={thread.agent}  status={thread.status.value}"]
+    for number, event in enumerate(thread.events, start=1):
+        lines.append(f"{number:>3}  {event.at:%H:%M:%S}  {event.type:<14} {_shorten(describe(event))}")
+    if thread.pending is not None:
+        how = "--approve | --reject REASON" if thread.pending.kind == "approval" else "--answer TEXT"
+        lines.append(f"waiting on request {thread.pending.request_id}: outerloop respond {thread.id} {how}")
+    return "\n".join(lines)
+
+
+def describe(event: Event) -> str:
+    match event:
+        case Trigger(origin=origin, text=text):
+            return f"{origin.channel}:{origin.sender}: {text}"
+        case Context(name=name, content=content):
+            return f"{name}: {content}"
+        case ToolCall(tool=tool, arguments=arguments):
+            return f"{tool} {json.dumps(arguments, sort_keys=True)}"
+        case ToolResult(tool=tool, output=output):
+            return f"{tool} -> {output}"
+        case Error(source=source, message=message):
+            return f"[{source}] {message}"
+        case HumanRequest(kind=kind, call=call, text=text, approvers=approvers):
+            who = f" (approvers: {', '.join(approvers)})" if approvers else ""
+            subject = describe_call(call) if call is not None and kind == "approval" else text
+            return f"{kind}: {subject}{who}"
+        case HumanResponse(responder=who, approved=approved, comment=comment, answer=answer):
+            verdict = {True: "approved", False: "rejected", None: "answered"}[approved]
+            return f"{who} {verdict}" + (f": {answer or comment}" if answer or comment else "")
+        case AgentMessage(text=text) | Done(message=text):
+            return text
+        case Paused(by=by, reason=reason) | Cancelled(by=by, reason=reason):
+            return by + (f": {reason}" if reason else "")
+        case Resumed(by=by):
+            return by
+        case Failed(reason=reason):
+            return reason
+
+
+def _shorten(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= WIDTH else flat[: WIDTH - 1] + "…"
