@@ -333,3 +333,22 @@ def test_safe_tool_runs_but_the_approval_tool_waits_for_a_human(
         '<tool_result tool="look_up_service">api: down since 10:02</tool_result>'
         in (fake.requests[1].body["messages"][0]["content"])
     )
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(200, "<html><body>Sign in to continue</body></html>", content_type="text/html"),
+        Reply(200, {"status": "ok"}),
+        Reply(200, "{not json"),
+    ],
+    ids=["html page", "other json", "broken json"],
+)
+def test_success_that_is_not_a_message_becomes_unavailable(
+    fake: FakeAnthropic, model: AnthropicModel, reply: Reply
+) -> None:
+    # What a proxy or a wrong ANTHROPIC_BASE_URL may answer.
+    fake.script(reply)
+
+    with pytest.raises(ModelUnavailable, match="not a Messages API response"):
+        model.decide(REQUEST)
