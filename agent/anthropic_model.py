@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 import anthropic
@@ -10,15 +11,17 @@ from anthropic.types import MessageParam, TextBlockParam, ToolChoiceAnyParam, To
 from agent.model import ModelCall, ModelOutputInvalid, ModelRequest, ModelUnavailable
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
+_NOT_A_MESSAGE = "something that is not a Messages API response (is the base URL right?)"
 
 
 class AnthropicModel:
     """Calls ``messages.create`` with ``tool_choice: any`` so the answer is always a tool call.
 
     Transient failures (429, 5xx, 529 overloaded, connection errors) are retried by
-    the client with backoff (``max_retries``); what still fails becomes a
-    ``ModelUnavailable``, which the loop records as an error event. The system
-    prompt carries ``cache_control`` because it is identical on every step.
+    the client with backoff (``max_retries``); what still fails, like a success
+    whose body is not a message, becomes a ``ModelUnavailable``, which the loop
+    records as an error event. The system prompt carries ``cache_control`` because
+    it is identical on every step.
     """
 
     def __init__(
@@ -59,7 +62,14 @@ class AnthropicModel:
             raise ModelUnavailable(f"model API answered {exc.status_code}: {_reason(exc)}") from exc
         except anthropic.APIConnectionError as exc:
             raise ModelUnavailable(f"model API unreachable: {exc}") from exc
-        calls = [block for block in message.content if block.type == "tool_use"]
+        except json.JSONDecodeError as exc:
+            raise ModelUnavailable(f"model API answered with {_NOT_A_MESSAGE}: {exc}") from exc
+        # The SDK builds responses without validating them, so a 200 from a proxy or a
+        # wrong base_url arrives as a str, a list, or a Message without content.
+        content = getattr(message, "content", None)
+        if not isinstance(content, list):
+            raise ModelUnavailable(f"model API answered with {_NOT_A_MESSAGE}: {message!r:.200}")
+        calls = [block for block in content if block.type == "tool_use"]
         if len(calls) != 1:
             raise ModelOutputInvalid(
                 f"expected exactly one tool call, got {len(calls)} (stop_reason={message.stop_reason})"

@@ -1,0 +1,180 @@
+"""A local HTTP server that plays the Anthropic Messages API, for tests.
+
+The real ``anthropic.Anthropic`` client is pointed at ``FakeAnthropic.base_url``, so
+tests exercise the SDK's own request building, retries and error mapping instead of
+a mock. The server records every request and answers from a queue of scripted
+replies, in order.
+
+Usage, typically from a pytest fixture::
+
+    with FakeAnthropic() as fake:
+        fake.script(tool_use_reply("look_up", {"name": "api"}))
+        model = AnthropicModel(api_key="test-key", base_url=fake.base_url)
+        ...
+        assert fake.requests[0].body["model"] == model.model
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+JSON = dict[str, Any]
+
+RETRY_NOW = {"retry-after-ms": "1"}
+"""Headers that make the client retry after 1 ms instead of its half-second backoff.
+
+The SDK honours ``retry-after-ms`` (then ``retry-after``) only when it is above zero.
+"""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted HTTP answer."""
+
+    status: int
+    body: JSON | str
+    """JSON, or text sent as is (to play a proxy or a wrong server)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    path: str
+    headers: dict[str, str]
+    """Header names are lower-cased, as HTTP treats them case-insensitively."""
+    body: JSON
+
+
+def tool_use_block(name: str, arguments: JSON, block_id: str = "toolu_01") -> JSON:
+    return {"type": "tool_use", "id": block_id, "name": name, "input": arguments}
+
+
+def text_block(text: str) -> JSON:
+    return {"type": "text", "text": text}
+
+
+def message(*content: JSON, stop_reason: str = "tool_use") -> JSON:
+    """A successful Messages API response body holding ``content``."""
+    return {
+        "id": "msg_01",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-test",
+        "content": list(content),
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 100, "output_tokens": 20},
+    }
+
+
+def tool_use_reply(name: str, arguments: JSON, block_id: str = "toolu_01") -> Reply:
+    """A 200 whose message is a single tool call, as ``tool_choice: any`` produces."""
+    return Reply(200, message(tool_use_block(name, arguments, block_id)))
+
+
+def text_reply(text: str) -> Reply:
+    """A 200 whose message is text only, with no tool call."""
+    return Reply(200, message(text_block(text), stop_reason="end_turn"))
+
+
+def error_body(error_type: str, text: str) -> JSON:
+    return {"type": "error", "error": {"type": error_type, "message": text}}
+
+
+def error_reply(status: int, error_type: str, text: str, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, error_body(error_type, text), headers or {})
+
+
+def overloaded_reply() -> Reply:
+    """A 529 that the client retries (almost) at once."""
+    return error_reply(529, "overloaded_error", "Overloaded", RETRY_NOW)
+
+
+class FakeAnthropic:
+    """``POST /v1/messages`` on 127.0.0.1, answered from a queue of ``Reply``s.
+
+    When the queue is empty the server answers 500 with ``x-should-retry: false``:
+    the test fails with a readable error instead of the client retrying with backoff.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self._replies: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, self))
+        self._thread = threading.Thread(target=self._serve, name="fake-anthropic", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def script(self, *replies: Reply) -> None:
+        """Queue replies; each request takes the next one."""
+        with self._lock:
+            self._replies.extend(replies)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> FakeAnthropic:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _serve(self) -> None:
+        # ``shutdown`` waits for the loop's next poll; the default half second would
+        # dominate every test's teardown.
+        self._server.serve_forever(poll_interval=0.01)
+
+    def _answer(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            if request.path != "/v1/messages":
+                return error_reply(404, "not_found_error", f"fake anthropic: no route {request.path}")
+            if not self._replies:
+                return error_reply(
+                    500, "api_error", "fake anthropic: no scripted reply left", {"x-should-retry": "false"}
+                )
+            return self._replies.popleft()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def __init__(self, fake: FakeAnthropic, *args: Any, **kwargs: Any) -> None:
+        # Set before super().__init__, which handles the request right away.
+        self.fake = fake
+        super().__init__(*args, **kwargs)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        reply = self.fake._answer(RecordedRequest(self.path, headers, body))
+        payload = (reply.body if isinstance(reply.body, str) else json.dumps(reply.body)).encode()
+        self.send_response(reply.status)
+        self.send_header("content-type", reply.content_type)
+        self.send_header("content-length", str(len(payload)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output clean; the recorded requests say what happened."""
