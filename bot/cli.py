@@ -188,9 +188,9 @@ def fork(thread_id: str, at: int) -> None:
 @main.command()
 def agents() -> None:
     """List the agents this deployment offers and their tools."""
-    from bot.agents import bundled_agents
+    from bot.agents import load_registry
 
-    for spec in bundled_agents(Settings()):
+    for spec in load_registry(Settings()):
         tools = ", ".join(
             f"{t.name}{' (needs approval)' if t.policy.needs_approval else ''}" for t in spec.tools
         )

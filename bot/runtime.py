@@ -27,7 +27,7 @@ from agent.events import (
 )
 from agent.model import Model
 from agent.thread import FINAL, Status, Thread, fork, may_answer
-from bot.agents import bundled_agents
+from bot.agents import load_registry
 from bot.models import model_for
 from bot.settings import Settings
 from bot.store import Appended, Store
@@ -57,7 +57,7 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        return cls(settings, redis.Redis.from_url(settings.require_redis_url()), bundled_agents(settings))
+        return cls(settings, redis.Redis.from_url(settings.require_redis_url()), load_registry(settings))
 
     @cached_property
     def store(self) -> Store:

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
     outerloop_model: str = "claude-sonnet-5-5"
+    agents: str = Field(default="bot.agents:bundled_agents", alias="OUTERLOOP_AGENTS")
+    """``module:function`` returning the ``Registry`` of agents this deployment runs."""
     api_token: str | None = Field(default=None, alias="OUTERLOOP_API_TOKEN")
     approvers: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="OUTERLOOP_APPROVERS")
     deploy_repo: Path | None = Field(default=None, alias="OUTERLOOP_DEPLOY_REPO")

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from agent.definition import Registry
 from bot.agents.deploy import deploy_agent
 from bot.settings import Settings
+
+
+def load_registry(settings: Settings) -> Registry:
+    """The registry named by ``OUTERLOOP_AGENTS`` (``module:function``), built from settings."""
+    module_name, _, attribute = settings.agents.partition(":")
+    factory = getattr(importlib.import_module(module_name), attribute or "agents", None)
+    if not callable(factory):
+        raise ValueError(f"OUTERLOOP_AGENTS={settings.agents!r} does not name a function")
+    registry = factory(settings)
+    if not isinstance(registry, Registry):
+        raise TypeError(f"{settings.agents} returned {type(registry).__name__}, not a Registry")
+    return registry
 
 
 def bundled_agents(settings: Settings) -> Registry:
