@@ -137,6 +137,9 @@ class AgentMessage(_Event):
 class Done(_Event):
     type: Literal["done"] = "done"
     message: str
+    basis: int | None = None
+    """How many events the model had seen when it decided to finish. A trigger that
+    arrived after that point was not answered, so it keeps the thread running."""
 
 
 class Paused(_Event):

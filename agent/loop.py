@@ -117,7 +117,7 @@ def step(thread: Thread, agent: AgentSpec, model: Model, record: Record) -> Thre
         thread = _prefetch(thread, agent, record)
     match next_step(thread, agent, model):
         case Finish(message):
-            return record(Done(message=message))
+            return record(Done(message=message, basis=len(thread.events)))
         case AskHuman(question):
             return record(
                 HumanRequest(request_id=new_id(), kind="question", text=question, approvers=agent.approvers)

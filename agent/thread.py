@@ -141,6 +141,8 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
             return {"pending": event}
         case HumanResponse():
             return _answer(thread, event)
+        case Done(basis=basis) if basis is not None and _unanswered_trigger(thread, basis):
+            return {}
         case Done():
             return {"status": Status.DONE, "pending": None, "approved": None}
         case Paused():
@@ -153,6 +155,10 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
             return {"status": Status.FAILED}
         case Context() | AgentMessage():
             return {}
+
+
+def _unanswered_trigger(thread: Thread, basis: int) -> bool:
+    return any(isinstance(event, Trigger) for event in thread.events[basis:])
 
 
 def _close_call(thread: Thread, call_id: str | None) -> dict[str, Any]:

@@ -19,8 +19,6 @@ from bot.timeline import timeline
 from bot.web import thread_out
 
 F = TypeVar("F", bound=Callable[..., Any])
-SCHEDULER_INTERVAL = 5.0
-"""Seconds between the scheduler's sweeps for stalled threads."""
 
 
 def friendly_errors(command: F) -> F:
@@ -101,7 +99,7 @@ def scheduler() -> None:
     rt = _runtime()
     while True:
         recover_stalled(rt)
-        time.sleep(SCHEDULER_INTERVAL)
+        time.sleep(rt.settings.sweep_interval)
 
 
 @main.command()

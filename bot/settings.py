@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     """Seconds one advance job may run (a deploy command can be slow)."""
     lock_ttl: float = Field(default=30.0, alias="OUTERLOOP_LOCK_TTL")
     """Seconds a dead worker's thread lock outlives it before the thread is picked up again."""
+    sweep_interval: float = Field(default=5.0, alias="OUTERLOOP_SWEEP_INTERVAL")
+    """Seconds between the scheduler's sweeps for threads whose worker died."""
     log_format: str = Field(default="console", alias="OUTERLOOP_LOG_FORMAT")
 
     @field_validator("approvers", mode="before")

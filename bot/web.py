@@ -71,11 +71,14 @@ class Unauthorized(Exception):
     """Missing or wrong bearer token."""
 
 
+# Module level, so FastAPI can resolve the annotation of the dependency below.
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
+
+
 def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="Outerloop", version="0.1.0", description=__doc__)
-    bearer = HTTPBearer(auto_error=False)
 
-    def authorized(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    def authorized(credentials: Credentials) -> None:
         expected = rt.settings.api_token
         if not expected:
             raise Unauthorized("the threads API is disabled: set OUTERLOOP_API_TOKEN")

@@ -52,6 +52,8 @@ def env(redis_url: str, tagged_repo: Path, deploy_log: Path) -> dict[str, str]:
         "OUTERLOOP_DEPLOY_COMMAND": f"sh -c 'echo {{tag}} {{environment}} >> {deploy_log}'",
         "OUTERLOOP_API_TOKEN": "test-token",
         "OUTERLOOP_LOCK_TTL": "2",
+        "OUTERLOOP_SWEEP_INTERVAL": "0.5",
+        "OUTERLOOP_AGENTS": "tests.agents:agents",
         "ANTHROPIC_API_KEY": "",
     }
 
@@ -69,7 +71,9 @@ def runtime(settings: Settings) -> Runtime:
 
 
 @pytest.fixture
-def workers(env: dict[str, str]) -> Iterator[Workers]:
-    pool = Workers(env)
+def workers(env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
+    pool = Workers(env, tmp_path / "processes.log")
     yield pool
     pool.stop_all()
+    # Shown by pytest only when the test failed: what the workers said.
+    print(pool.log.read_text() if pool.log.exists() else "(no process output)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 import redis
 import uvicorn
@@ -108,33 +109,46 @@ def serve(app: FastAPI) -> Iterator[str]:
 
 
 class Workers:
-    """``outerloop worker`` processes, each in its own process group so a test can SIGKILL it whole."""
+    """``outerloop worker`` (or ``scheduler``) processes, each in its own process group so a
+    test can SIGKILL it whole."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env = {**os.environ, **env}
+        self.log = log
+        """Where the processes' output goes; pytest shows it with the test's failure."""
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self, count: int = 1) -> None:
+    def start(self, count: int = 1, role: str = "worker") -> None:
+        with self.log.open("ab") as log:
+            self._spawn(count, role, log)
+
+    def _spawn(self, count: int, role: str, log: BinaryIO) -> None:
         for _ in range(count):
             self.processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "bot.cli", "worker"],
+                    [sys.executable, "-m", "bot.cli", role],
                     env=self.env,
                     cwd=REPO,
                     start_new_session=True,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 )
             )
 
     def kill_all(self) -> None:
+        """SIGKILL every process with all its descendants, as a crashed machine would.
+
+        RQ puts each work horse in a process group of its own, so killing the worker's
+        group alone would leave the horse running the job."""
         for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
+            for pid in [*_descendants(process.pid), process.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)
             process.wait()
         self.processes.clear()
 
     def stop_all(self) -> None:
+        """Warm shutdown (SIGTERM), then SIGKILL for anything that lingers."""
         for process in self.processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -142,6 +156,14 @@ class Workers:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                self.kill_all()
         self.processes.clear()
+
+
+def _descendants(pid: int) -> list[int]:
+    children_file = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        children = [int(child) for child in children_file.read_text().split()]
+    except FileNotFoundError:
+        return []
+    return [grandchild for child in children for grandchild in (*_descendants(child), child)]
