@@ -196,5 +196,8 @@ def replay(thread_id: str, agent: str, events: list[Event] | tuple[Event, ...]) 
 def fork(thread: Thread, at: int, new_id: str) -> Thread:
     """A new thread holding the first ``at`` events of ``thread`` (to retry from there)."""
     if not 0 <= at <= len(thread.events):
-        raise ValueError(f"cannot fork at event {at}: thread {thread.id} has {len(thread.events)}")
+        count = len(thread.events)
+        raise ValueError(
+            f"cannot fork thread {thread.id} at event {at}: it has {count} events (use 0 to {count})"
+        )
     return replay(new_id, thread.agent, thread.events[:at])
