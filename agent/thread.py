@@ -142,7 +142,7 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
         case HumanResponse():
             return _answer(thread, event)
         case Done():
-            return {"status": Status.DONE, "pending": None, "approved": None}
+            return {"status": Status.DONE, "pending": None, "approved": None, "consecutive_errors": 0}
         case Paused():
             return {"paused": True}
         case Resumed():
