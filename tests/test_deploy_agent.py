@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from agent.definition import AgentSpec
-from agent.events import Done, Error, ToolCall, ToolResult
+from agent.events import Done, Error, HumanResponse, ToolCall, ToolResult
 from agent.loop import advance
 from agent.scripted_model import ScriptedModel
-from agent.thread import Status, Thread
+from agent.thread import Status, Thread, reduce
 from bot.agents.deploy import SCRIPT, deploy_agent
 from tests.kernel_helpers import APPROVER, RecordingModel, events_of, respond, started
 
@@ -91,5 +91,19 @@ def test_the_deploy_agent_stops_with_the_reason_when_rejected(
 
     assert thread.status is Status.DONE
     assert [c.tool for c in events_of(thread, ToolCall)] == ["list_tags"]
+    [done] = events_of(thread, Done)
+    assert done.message == "Not deploying: freeze until Monday"
+
+
+def test_the_deploy_agent_ignores_a_late_approval_after_a_rejection(
+    deploy: AgentSpec, model: RecordingModel
+) -> None:
+    thread = proposed(deploy, model)
+    assert thread.pending is not None
+    late_click = HumanResponse(request_id=thread.pending.request_id, responder=APPROVER, approved=True)
+    thread = respond(thread, approved=False, comment="freeze until Monday")
+    thread = advance(reduce(thread, late_click), deploy, model)
+
+    assert thread.status is Status.DONE
     [done] = events_of(thread, Done)
     assert done.message == "Not deploying: freeze until Monday"
