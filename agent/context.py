@@ -1,9 +1,10 @@
 """The context window, rendered by our own code (factor 3).
 
 Each event becomes one compact XML-like tag. Large tool outputs are truncated with a
-note saying so; errors that a later success resolved are dropped (factor 9); when the
-rendering exceeds the agent's token budget, the oldest resolved events are folded
-into one ``<compacted>`` summary, keeping the first request and the recent tail.
+note saying so; errors that a later success resolved are dropped (factor 9), and so are
+human responses the thread ignored (invariant 7); when the rendering exceeds the agent's
+token budget, the oldest resolved events are folded into one ``<compacted>`` summary,
+keeping the first request and the recent tail.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from agent.events import (
     Trigger,
 )
 from agent.prompts import render
-from agent.thread import Thread
+from agent.thread import Thread, without_ignored_responses
 
 MAX_OUTPUT_CHARS = 2000
 """Longest tool output shown in full; the model gets the head and a note beyond it."""
@@ -56,7 +57,8 @@ def user_prompt(thread: Thread, budget: int) -> str:
 
 def render_events(events: Sequence[Event], budget: int) -> str:
     """All events that matter to the model, compacted to fit ``budget`` tokens."""
-    visible = [e for e in _without_resolved_errors(events) if render_event(e) is not None]
+    relevant = _without_resolved_errors(without_ignored_responses(events))
+    visible = [e for e in relevant if render_event(e) is not None]
     rendered = [_tag(e) for e in visible]
     text = "\n".join(rendered)
     # Fold from the oldest event after the first until the text fits or only the tail is left.

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from agent.events import Error, Event, HumanResponse, ToolResult, Trigger
 from agent.model import ModelCall, ModelError, ModelOutputInvalid, ModelRequest
-from agent.thread import Thread
+from agent.thread import without_ignored_responses
 
 
 class Rule(BaseModel):
@@ -64,20 +64,21 @@ class ScriptedModel:
         return cls(Script.model_validate_json(path.read_text(encoding="utf-8")).rules)
 
     def decide(self, request: ModelRequest) -> ModelCall:
-        thread = request.thread
-        last = next((s for e in reversed(thread.events) if (s := signature(e)) is not None), None)
+        # Like the rendered context, a rule never answers a response the thread ignored.
+        events = without_ignored_responses(request.thread.events)
+        last = next((s for e in reversed(events) if (s := signature(e)) is not None), None)
         if last is None:
             raise ModelOutputInvalid("scripted model: the thread has nothing to answer")
         for rule in self.rules:
             if rule.after in ("*", last, last.split(":", 1)[0]):
-                return ModelCall(rule.tool, _fill(rule.arguments, _variables(thread)))
+                return ModelCall(rule.tool, _fill(rule.arguments, _variables(events)))
         raise ModelOutputInvalid(f"scripted model: no rule answers {last!r}")
 
 
-def _variables(thread: Thread) -> dict[str, str]:
-    trigger = next((e.text for e in reversed(thread.events) if isinstance(e, Trigger)), "")
-    result = next((e.output for e in reversed(thread.events) if isinstance(e, ToolResult)), "")
-    response = next((e for e in reversed(thread.events) if isinstance(e, HumanResponse)), None)
+def _variables(events: list[Event]) -> dict[str, str]:
+    trigger = next((e.text for e in reversed(events) if isinstance(e, Trigger)), "")
+    result = next((e.output for e in reversed(events) if isinstance(e, ToolResult)), "")
+    response = next((e for e in reversed(events) if isinstance(e, HumanResponse)), None)
     answer = (response.answer or response.comment or "") if response else ""
     first_line = result.strip().splitlines()[0] if result.strip() else ""
     return {"trigger": trigger, "result": result, "result_first_line": first_line, "answer": answer}

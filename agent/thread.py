@@ -8,6 +8,7 @@ the serialized form holds the events alone and loading replays them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -84,8 +85,7 @@ class Thread(BaseModel):
 
     def response_to(self, request_id: str) -> HumanResponse | None:
         """The response that settled ``request_id``, if one did."""
-        settled = _settled_responses(self.events)
-        return settled.get(request_id)
+        return _settled_responses(self.events).get(request_id)
 
 
 class _Stored(BaseModel):
@@ -95,6 +95,7 @@ class _Stored(BaseModel):
 
 
 def _settled_responses(events: tuple[Event, ...]) -> dict[str, HumanResponse]:
+    """The response that settled each answered request, by request id; reduce ignored all others."""
     thread = Thread(id="", agent="")
     settled: dict[str, HumanResponse] = {}
     for event in events:
@@ -103,6 +104,12 @@ def _settled_responses(events: tuple[Event, ...]) -> dict[str, HumanResponse]:
         if isinstance(event, HumanResponse) and before is not None and thread.pending is None:
             settled[event.request_id] = event
     return settled
+
+
+def without_ignored_responses(events: Sequence[Event]) -> list[Event]:
+    """``events`` minus the responses reduce ignored (not an approver, unknown or settled request)."""
+    settled = _settled_responses(tuple(events))
+    return [e for e in events if not isinstance(e, HumanResponse) or settled.get(e.request_id) is e]
 
 
 def may_answer(request: HumanRequest, responder: str) -> bool:
@@ -144,7 +151,7 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
         case Done(basis=basis) if basis is not None and _unanswered_trigger(thread, basis):
             return {}
         case Done():
-            return {"status": Status.DONE, "pending": None, "approved": None}
+            return {"status": Status.DONE, "pending": None, "approved": None, "consecutive_errors": 0}
         case Paused():
             return {"paused": True}
         case Resumed():
@@ -202,5 +209,8 @@ def replay(thread_id: str, agent: str, events: list[Event] | tuple[Event, ...]) 
 def fork(thread: Thread, at: int, new_id: str) -> Thread:
     """A new thread holding the first ``at`` events of ``thread`` (to retry from there)."""
     if not 0 <= at <= len(thread.events):
-        raise ValueError(f"cannot fork at event {at}: thread {thread.id} has {len(thread.events)}")
+        count = len(thread.events)
+        raise ValueError(
+            f"cannot fork thread {thread.id} at event {at}: it has {count} events (use 0 to {count})"
+        )
     return replay(new_id, thread.agent, thread.events[:at])

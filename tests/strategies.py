@@ -1,0 +1,195 @@
+"""Hypothesis strategies for random but well-formed event sequences.
+
+``event_sequences()`` starts with a trigger and then draws events of every type.
+Human responses answer an earlier request (the latest is the likeliest, so it is
+often the pending one) or an unknown id, from an approver or a stranger; tool results
+and errors name an earlier call or an unknown one. Ids and timestamps are drawn too,
+so a failing example replays exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, get_args
+
+from hypothesis import strategies as st
+
+from agent.events import (
+    AgentMessage,
+    Cancelled,
+    Context,
+    Done,
+    Error,
+    ErrorSource,
+    Event,
+    Failed,
+    HumanRequest,
+    HumanResponse,
+    Origin,
+    Paused,
+    ProposedCall,
+    Resumed,
+    ToolCall,
+    ToolResult,
+    Trigger,
+)
+
+APPROVERS = ("alice", "bob")
+PEOPLE = (*APPROVERS, "mallory")
+TOOLS = ("list_tags", "deploy", "lookup")
+
+ids = st.text(alphabet="0123456789abcdef", min_size=6, max_size=6)
+texts = st.text(max_size=20)
+people = st.sampled_from(PEOPLE)
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+arguments = st.dictionaries(st.text(max_size=8), json_values, max_size=3)
+origins = st.builds(
+    Origin,
+    channel=st.sampled_from(("slack", "email", "cron", "webhook", "cli")),
+    sender=people,
+    address=st.dictionaries(st.sampled_from(("channel", "thread_ts", "message_id")), ids, max_size=2),
+)
+
+
+@dataclass
+class _History:
+    """What the sequence so far holds that later events may refer to."""
+
+    call_ids: list[str] = field(default_factory=list)
+    requests: list[HumanRequest] = field(default_factory=list)
+
+
+def _earlier_or_unknown(draw: st.DrawFn, earlier: list[str]) -> str:
+    """An id from ``earlier`` (the latest first, so it shrinks towards it) or a fresh one."""
+    if not earlier or draw(st.booleans()):
+        return draw(ids)
+    return draw(st.sampled_from(earlier[::-1]))
+
+
+def _trigger(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    return Trigger(**stamp, text=draw(texts), origin=draw(origins), key=draw(st.none() | ids))
+
+
+def _context(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    return Context(**stamp, name=draw(st.sampled_from(("on_call", "deploy_window"))), content=draw(texts))
+
+
+def _tool_call(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    call_id = draw(ids)
+    history.call_ids.append(call_id)
+    return ToolCall(**stamp, call_id=call_id, tool=draw(st.sampled_from(TOOLS)), arguments=draw(arguments))
+
+
+def _tool_result(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    call_id = _earlier_or_unknown(draw, history.call_ids)
+    return ToolResult(**stamp, call_id=call_id, tool=draw(st.sampled_from(TOOLS)), output=draw(texts))
+
+
+def _error(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    return Error(
+        **stamp,
+        source=draw(st.sampled_from(get_args(ErrorSource))),
+        message=draw(texts),
+        tool=draw(st.none() | st.sampled_from(TOOLS)),
+        call_id=_earlier_or_unknown(draw, history.call_ids) if draw(st.booleans()) else None,
+    )
+
+
+def _human_request(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    kind = draw(st.sampled_from(("approval", "question")))
+    proposed = ProposedCall(call_id=draw(ids), tool=draw(st.sampled_from(TOOLS)), arguments=draw(arguments))
+    request = HumanRequest(
+        **stamp,
+        request_id=draw(ids),
+        kind=kind,
+        text=draw(texts),
+        call=proposed if kind == "approval" else None,
+        approvers=tuple(draw(st.lists(st.sampled_from(APPROVERS), unique=True))),
+        expires_at=draw(st.none() | st.just(stamp["at"] + timedelta(hours=1))),
+    )
+    history.requests.append(request)
+    return request
+
+
+def _human_response(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    latest_first = history.requests[::-1]
+    request = draw(st.just(latest_first[0]) | st.sampled_from(latest_first)) if latest_first else None
+    request_id = request.request_id if request is not None and draw(st.booleans()) else draw(ids)
+    allowed = request.approvers if request is not None and request.approvers else PEOPLE
+    return HumanResponse(
+        **stamp,
+        request_id=request_id,
+        responder=draw(st.sampled_from(allowed) | people),
+        approved=draw(st.none() | st.booleans()),
+        comment=draw(st.none() | texts),
+        answer=draw(st.none() | texts),
+    )
+
+
+def _agent_message(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    return AgentMessage(**stamp, text=draw(texts))
+
+
+def _done(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    return Done(**stamp, message=draw(texts))
+
+
+def _paused(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    return Paused(**stamp, by=draw(people), reason=draw(st.none() | texts))
+
+
+def _resumed(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    return Resumed(**stamp, by=draw(people))
+
+
+def _cancelled(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    return Cancelled(**stamp, by=draw(people), reason=draw(st.none() | texts))
+
+
+def _failed(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    return Failed(**stamp, reason=draw(texts))
+
+
+_Builder = Callable[[st.DrawFn, _History, dict[str, Any]], Event]
+_ONGOING: tuple[_Builder, ...] = (
+    _trigger,
+    _context,
+    _tool_call,
+    _tool_result,
+    _error,
+    _human_request,
+    _human_response,
+    _agent_message,
+    _done,
+    _paused,
+    _resumed,
+)
+_BUILDERS: tuple[_Builder, ...] = (*_ONGOING * 4, _human_response, _human_response, _cancelled, _failed)
+"""Responses are commoner and final events rarer, so sequences often settle requests before ending."""
+
+
+@st.composite
+def event_sequences(draw: st.DrawFn, max_size: int = 25) -> list[Event]:
+    """A trigger followed by up to ``max_size - 1`` events of any type."""
+    start = draw(
+        st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC))
+    )
+    size = draw(st.integers(min_value=1, max_value=max_size))
+    history = _History()
+    events: list[Event] = []
+    at = start
+    for n in range(size):
+        at += timedelta(seconds=draw(st.integers(min_value=0, max_value=3600)))
+        build = _trigger if n == 0 else draw(st.sampled_from(_BUILDERS))
+        events.append(build(draw, history, {"id": draw(ids), "at": at}))
+    return events
