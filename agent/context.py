@@ -77,8 +77,21 @@ def _tag(event: Event) -> str:
 
 
 def _without_resolved_errors(events: Sequence[Event]) -> list[Event]:
-    last_success = max((i for i, e in enumerate(events) if isinstance(e, ToolResult)), default=-1)
-    return [e for i, e in enumerate(events) if not (isinstance(e, Error) and i < last_success)]
+    """Drop errors a later success resolved: one of the same tool, or any for tool-less errors.
+
+    An unrelated success resolves nothing: an interrupted deploy stays in view after
+    a later list_tags succeeds.
+    """
+    last_success: dict[str | None, int] = {}
+    for index, event in enumerate(events):
+        if isinstance(event, ToolResult):
+            last_success[event.tool] = index
+            last_success[None] = index
+
+    def resolved(index: int, event: Event) -> bool:
+        return isinstance(event, Error) and index < last_success.get(event.tool, -1)
+
+    return [event for index, event in enumerate(events) if not resolved(index, event)]
 
 
 def _summary(events: Sequence[Event]) -> str:

@@ -16,8 +16,12 @@ from tests.services import free_port, wait_for
 
 def outerloop(*args: str, env: dict[str, str], cwd: Path | None = None, check: bool = True) -> str:
     completed = subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], env={**os.environ, **env}, cwd=cwd,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "bot.cli", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if check:
         assert completed.returncode == 0, completed.stderr
@@ -26,8 +30,20 @@ def outerloop(*args: str, env: dict[str, str], cwd: Path | None = None, check: b
 
 def test_help_lists_every_command() -> None:
     text = outerloop("--help", env={})
-    for command in ["dev", "web", "worker", "scheduler", "launch", "threads", "show", "respond",
-                    "pause", "resume", "cancel", "fork"]:
+    for command in [
+        "dev",
+        "web",
+        "worker",
+        "scheduler",
+        "launch",
+        "threads",
+        "show",
+        "respond",
+        "pause",
+        "resume",
+        "cancel",
+        "fork",
+    ]:
         assert re.search(rf"^\s+{command}\s", text, re.MULTILINE), command
 
 
@@ -69,14 +85,20 @@ def test_dev_runs_everything_with_a_private_redis_from_launch_to_done(tmp_path: 
         env.pop(name, None)
     env.pop("OUTERLOOP_AGENTS")
     dev = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "dev"], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "bot.cli", "dev"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         wait_for(lambda: _healthy(port), "outerloop dev to serve /healthz", timeout=30)
         local = {"REDIS_URL": ""}  # the CLI finds the private Redis through .outerloop/redis-url
         thread_id = outerloop("launch", "deploy the latest tag", env=local, cwd=tmp_path).strip()
-        wait_for(lambda: "awaiting_human" in outerloop("show", thread_id, env=local, cwd=tmp_path), "approval")
+        wait_for(
+            lambda: "awaiting_human" in outerloop("show", thread_id, env=local, cwd=tmp_path), "approval"
+        )
         outerloop("respond", thread_id, "--approve", env=local, cwd=tmp_path)
         wait_for(lambda: "status=done" in outerloop("show", thread_id, env=local, cwd=tmp_path), "done")
         assert "deployed v1.2.0 to staging" in outerloop("show", thread_id, env=local, cwd=tmp_path)

@@ -156,6 +156,18 @@ def test_errors_resolved_by_a_later_tool_result_are_dropped() -> None:
     assert "second failure" in rendered
 
 
+def test_an_error_stays_in_view_after_an_unrelated_tool_succeeds() -> None:
+    events: list[Event] = [
+        trigger(),
+        Error(source="interrupted", tool="deploy", message="deploy was interrupted"),
+        Error(source="model", message="model hiccup"),
+        ToolResult(call_id="c1", tool="lookup", output="ok"),
+    ]
+    rendered = render_events(events, budget=10_000)
+    assert "deploy was interrupted" in rendered
+    assert "model hiccup" not in rendered
+
+
 def test_responses_the_thread_ignored_are_not_rendered() -> None:
     events: list[Event] = [
         trigger(),
