@@ -12,11 +12,12 @@ import click
 from agent.definition import UnknownAgent
 from agent.thread import Status
 from bot import logs
-from bot.runtime import Conflict, NotAllowed, Runtime
+from bot.runtime import Runtime
 from bot.settings import MissingSetting, Settings
 from bot.store import ThreadNotFound
 from bot.timeline import timeline
 from bot.web import thread_out
+from channels.gateway import Conflict, NotAllowed
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -27,10 +27,13 @@ from agent.events import (
 )
 from agent.model import Model
 from agent.thread import FINAL, Status, Thread, fork, may_answer
+from bot import outbox
 from bot.agents import load_registry
 from bot.models import model_for
+from bot.outbound import outbound_channels
 from bot.settings import Settings
-from bot.store import Appended, Store
+from bot.store import Appended, Store, ThreadExists, ThreadNotFound
+from channels.gateway import Conflict, NotAllowed, Outbound
 
 log = structlog.get_logger(__name__)
 
@@ -39,25 +42,20 @@ ADVANCE_RETRY = Retry(max=5, interval=[1, 2, 5, 10, 30])
 """Retries for infrastructure failures (Redis hiccups, a killed work horse)."""
 
 
-class Conflict(ValueError):
-    """The action does not fit the thread's current state (HTTP 409)."""
-
-
-class NotAllowed(PermissionError):
-    """The person may not answer this request (HTTP 403)."""
-
-
 @dataclass
 class Runtime:
     settings: Settings
     connection: redis.Redis
     agents: Registry
+    outbound: dict[str, Outbound] = field(default_factory=dict)
+    """Each channel's outbound side, by the channel name in a trigger's origin."""
     models: dict[str, Model] = field(default_factory=dict)
     """Models by agent name; filled from settings on first use unless given."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        return cls(settings, redis.Redis.from_url(settings.require_redis_url()), load_registry(settings))
+        connection = redis.Redis.from_url(settings.require_redis_url())
+        return cls(settings, connection, load_registry(settings), outbound_channels(settings))
 
     @cached_property
     def store(self) -> Store:
@@ -66,6 +64,10 @@ class Runtime:
     @cached_property
     def queue(self) -> Queue:
         return Queue(QUEUE, connection=self.connection)
+
+    @cached_property
+    def outbound_queue(self) -> Queue:
+        return Queue(outbox.QUEUE, connection=self.connection)
 
     def model(self, agent: AgentSpec) -> Model:
         if agent.name not in self.models:
@@ -83,11 +85,37 @@ class Runtime:
             description=f"advance thread {thread_id}",
         )
 
+    def record(self, thread: Thread, event: Event) -> Appended:
+        """Append an event and hand it to the thread's channel if people should see it."""
+        appended = self.store.append(thread, event)
+        if appended.applied and outbox.wants(self.outbound, appended.thread, event):
+            self.outbound_queue.enqueue(
+                "bot.worker.deliver_job",
+                appended.thread.id,
+                event.id,
+                retry=outbox.DELIVERY_RETRY,
+                result_ttl=60,
+                failure_ttl=7 * 24 * 3600,
+                description=f"deliver {event.type} of thread {appended.thread.id}",
+            )
+        return appended
+
+    def deliver(self, thread_id: str, event_id: str) -> None:
+        """Show one event through the thread's channel and keep the channel's receipt."""
+        thread = self.store.load(thread_id)
+        event = outbox.find_event(thread, event_id)
+        channel = outbox.channel_of(thread)
+        if channel is None or channel not in self.outbound:
+            log.warning("delivery.no_channel", thread_id=thread_id, channel=channel)
+            return
+        receipt = self.outbound[channel].deliver(thread, event, self.store)
+        if receipt:
+            self.store.keep_receipt(event_id, receipt)
+        log.info("delivery.done", thread_id=thread_id, event_type=event.type, channel=channel)
+
     def submit(self, thread: Thread | str, event: Event) -> Appended:
         """Persist an event, then wake the thread (invariant 3: persisted before acknowledged)."""
-        appended = (
-            self.store.submit(thread, event) if isinstance(thread, str) else self.store.append(thread, event)
-        )
+        appended = self.record(self.store.load(thread) if isinstance(thread, str) else thread, event)
         if appended.applied:
             self.enqueue(appended.thread.id)
         log.info(
@@ -107,6 +135,30 @@ class Runtime:
             self.enqueue(appended.thread.id)
             log.info("thread.launched", thread_id=appended.thread.id, agent=agent)
         return appended
+
+    def converse(self, route: str, agent: str, trigger: Trigger) -> Appended:
+        """Add ``trigger`` to the conversation's thread, starting one for ``agent`` if needed."""
+        self.agents.get(agent)
+        # Bind the route first: concurrent first messages then agree on one thread id.
+        thread_id = self.store.bind_route(route, new_id())
+        try:
+            return self.submit(thread_id, trigger)
+        except ThreadNotFound:
+            pass
+        try:
+            appended = self.store.create(thread_id, agent, trigger)
+        except ThreadExists:  # another delivery created it between our two calls
+            return self.submit(thread_id, trigger)
+        if appended.applied:
+            self.enqueue(thread_id)
+            log.info("thread.launched", thread_id=thread_id, agent=agent, route=route)
+        return appended
+
+    def thread_of(self, route: str) -> str | None:
+        return self.store.route(route)
+
+    def load(self, thread_id: str) -> Thread:
+        return self.store.load(thread_id)
 
     def respond(
         self,

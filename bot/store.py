@@ -5,7 +5,9 @@ Layout (all keys under ``ol:``):
 - ``thread:{id}:meta`` hash: agent, status, version, created_at, updated_at — an index
   derived from the events, rewritten by every append;
 - ``status:{status}`` and ``agent:{name}`` sets, ``threads`` sorted set by creation time;
-- ``dedupe:{key}`` the thread a stable delivery key went to (invariant 3).
+- ``dedupe:{key}`` the thread a stable delivery key went to (invariant 3);
+- ``route:{key}`` the thread a channel conversation maps to (a Slack thread, an email chain);
+- ``receipt:{event id}`` what a channel needs to find the message it sent for an event.
 
 An append is a compare-and-set on the thread's length: the caller folds the event
 into the thread it has, and the Lua script writes it only if nobody appended in
@@ -15,7 +17,7 @@ between, so the status index always matches the fold of the log.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -187,3 +189,22 @@ class Store:
     def summaries(self, status: Status | None = None) -> Iterator[ThreadSummary]:
         for thread_id in self.ids(status):
             yield self.summary(thread_id)
+
+    def route(self, route_key: str) -> str | None:
+        value = self.redis.get(key("route", route_key))
+        return _text(value) if value is not None else None
+
+    def bind_route(self, route_key: str, thread_id: str) -> str:
+        """Map a conversation to ``thread_id`` unless it is mapped already; returns the winner."""
+        if self.redis.set(key("route", route_key), thread_id, nx=True):
+            return thread_id
+        existing = self.route(route_key)
+        assert existing is not None, "routes are never deleted"
+        return existing
+
+    def receipt(self, event_id: str) -> dict[str, str] | None:
+        raw = self.redis.hgetall(key("receipt", event_id))
+        return {_text(k): _text(v) for k, v in raw.items()} or None
+
+    def keep_receipt(self, event_id: str, receipt: Mapping[str, str]) -> None:
+        self.redis.hset(key("receipt", event_id), items=[part for pair in receipt.items() for part in pair])

@@ -19,8 +19,9 @@ from pydantic import BaseModel, Field
 from agent.definition import UnknownAgent
 from agent.events import EVENTS_ADAPTER
 from agent.thread import Status, Thread
-from bot.runtime import Conflict, NotAllowed, Runtime
+from bot.runtime import Runtime
 from bot.store import Appended, ThreadNotFound
+from channels.gateway import Conflict, NotAllowed
 
 log = structlog.get_logger(__name__)
 

@@ -64,7 +64,7 @@ def _run(rt: Runtime, thread: Thread) -> Thread:
 
     def record(event: Event) -> Thread:
         nonlocal current
-        current = rt.store.append(current, event).thread
+        current = rt.record(current, event).thread
         log.info("event.recorded", thread_id=current.id, event_type=event.type, status=current.status.value)
         return current
 
@@ -75,7 +75,12 @@ def _run(rt: Runtime, thread: Thread) -> Thread:
     return advance(thread, spec, rt.model(spec), record=record)
 
 
+def deliver_job(thread_id: str, event_id: str) -> None:
+    """RQ entry point: show one event through its thread's channel (retried on failure)."""
+    runtime().deliver(thread_id, event_id)
+
+
 def work(rt: Runtime, burst: bool = False) -> None:
-    """Run an RQ worker on the Outerloop queue (``outerloop worker``)."""
-    worker = Worker([rt.queue], connection=rt.connection)
+    """Run an RQ worker on the Outerloop queues (``outerloop worker``)."""
+    worker = Worker([rt.queue, rt.outbound_queue], connection=rt.connection)
     worker.work(burst=burst, with_scheduler=True)

@@ -1,0 +1,87 @@
+"""The runtime as channels see it: conversations mapped to threads, and outbound delivery."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from rq.job import Job
+
+from agent.events import Event, HumanRequest, Origin, Trigger
+from agent.thread import Thread
+from bot.runtime import Runtime
+from bot.worker import advance_thread
+from channels.gateway import Receipt, Receipts
+
+
+def said(text: str, key: str | None = None) -> Trigger:
+    return Trigger(text=text, origin=Origin(channel="test", sender="U1", address={"room": "r1"}), key=key)
+
+
+@dataclass
+class RecordingChannel:
+    """A channel's outbound side that remembers what it was asked to show."""
+
+    interests: frozenset[str] = frozenset({"human_request", "human_response", "done"})
+    shown: list[tuple[str, Receipt | None]] = field(default_factory=list)
+
+    def deliver(self, thread: Thread, event: Event, receipts: Receipts) -> Receipt | None:
+        if isinstance(event, HumanRequest):
+            self.shown.append((event.type, None))
+            return {"message": f"msg-{len(self.shown)}"}
+        request = thread.pending or next(e for e in thread.events if isinstance(e, HumanRequest))
+        self.shown.append((event.type, receipts.receipt(request.id)))
+        return None
+
+
+def run_deliveries(runtime: Runtime) -> None:
+    for job_id in runtime.outbound_queue.get_job_ids():
+        job = Job.fetch(job_id, connection=runtime.connection)
+        runtime.deliver(*job.args)
+        runtime.outbound_queue.remove(job_id)
+
+
+def test_messages_in_one_conversation_go_to_one_thread(runtime: Runtime) -> None:
+    first = runtime.converse("test:r1", "deploy", said("ship it"))
+    second = runtime.converse("test:r1", "deploy", said("to staging please"))
+    other = runtime.converse("test:r2", "deploy", said("ship it"))
+    assert first.thread.id == second.thread.id != other.thread.id
+    assert [e.text for e in second.thread.events if isinstance(e, Trigger)] == ["ship it", "to staging please"]
+    assert runtime.thread_of("test:r1") == first.thread.id
+
+
+def test_concurrent_first_messages_of_a_conversation_start_one_thread(runtime: Runtime) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda n: runtime.converse("test:race", "deploy", said(f"m{n}")), range(8)))
+    assert len({r.thread.id for r in results}) == 1
+    assert len(runtime.load(results[0].thread.id).events) == 8
+
+
+def test_a_redelivered_message_starts_nothing_new(runtime: Runtime) -> None:
+    first = runtime.converse("test:r1", "deploy", said("ship it", key="ev-1"))
+    again = runtime.converse("test:r1", "deploy", said("ship it", key="ev-1"))
+    assert first.applied and not again.applied
+    assert len(runtime.load(first.thread.id).events) == 1
+
+
+def test_requests_and_decisions_are_delivered_through_the_threads_channel(runtime: Runtime) -> None:
+    channel = RecordingChannel()
+    runtime.outbound["test"] = channel
+    thread_id = runtime.converse("test:r1", "deploy", said("ship it")).thread.id
+    thread = advance_thread(runtime, thread_id)
+    assert thread is not None and thread.pending is not None
+    run_deliveries(runtime)
+    assert channel.shown == [("human_request", None)]
+
+    runtime.respond(thread_id, thread.pending.request_id, "U1", approved=True)
+    advance_thread(runtime, thread_id)
+    run_deliveries(runtime)
+    # The decision is shown on the request's own message, found again by its receipt.
+    assert channel.shown[1] == ("human_response", {"message": "msg-1"})
+    assert [kind for kind, _ in channel.shown] == ["human_request", "human_response", "done"]
+
+
+def test_threads_from_channels_without_an_outbound_side_queue_no_deliveries(runtime: Runtime) -> None:
+    thread_id = runtime.launch("deploy", "ship it").thread.id
+    advance_thread(runtime, thread_id)
+    assert runtime.outbound_queue.count == 0
