@@ -33,7 +33,7 @@ from bot.models import model_for
 from bot.outbound import outbound_channels
 from bot.settings import Settings
 from bot.store import Appended, Store, ThreadExists, ThreadNotFound
-from channels.gateway import Conflict, NotAllowed, Outbound
+from channels.gateway import ROUTE, Conflict, NotAllowed, Outbound
 
 log = structlog.get_logger(__name__)
 
@@ -111,6 +111,8 @@ class Runtime:
         receipt = self.outbound[channel].deliver(thread, event, self.store)
         if receipt:
             self.store.keep_receipt(event_id, receipt)
+            if ROUTE in receipt:  # replies to what was just sent continue this thread
+                self.store.bind_route(receipt[ROUTE], thread_id)
         log.info("delivery.done", thread_id=thread_id, event_type=event.type, channel=channel)
 
     def submit(self, thread: Thread | str, event: Event) -> Appended:

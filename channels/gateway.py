@@ -63,6 +63,10 @@ class Gateway(Protocol):
 Receipt = Mapping[str, str]
 """What a channel needs to find a message it sent again (Slack channel + ts, a Message-ID)."""
 
+ROUTE = "route"
+"""A receipt key: the conversation the sent message starts or joins (e.g. a new Slack thread,
+an email's Message-ID), which the runtime then maps to the thread so replies continue it."""
+
 
 class Receipts(Protocol):
     def receipt(self, event_id: str) -> Receipt | None:

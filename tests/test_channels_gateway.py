@@ -28,7 +28,7 @@ class RecordingChannel:
     def deliver(self, thread: Thread, event: Event, receipts: Receipts) -> Receipt | None:
         if isinstance(event, HumanRequest):
             self.shown.append((event.type, None))
-            return {"message": f"msg-{len(self.shown)}"}
+            return {"message": f"msg-{len(self.shown)}", "route": f"test:reply-to-msg-{len(self.shown)}"}
         request = thread.pending or next(e for e in thread.events if isinstance(e, HumanRequest))
         self.shown.append((event.type, receipts.receipt(request.id)))
         return None
@@ -46,7 +46,10 @@ def test_messages_in_one_conversation_go_to_one_thread(runtime: Runtime) -> None
     second = runtime.converse("test:r1", "deploy", said("to staging please"))
     other = runtime.converse("test:r2", "deploy", said("ship it"))
     assert first.thread.id == second.thread.id != other.thread.id
-    assert [e.text for e in second.thread.events if isinstance(e, Trigger)] == ["ship it", "to staging please"]
+    assert [e.text for e in second.thread.events if isinstance(e, Trigger)] == [
+        "ship it",
+        "to staging please",
+    ]
     assert runtime.thread_of("test:r1") == first.thread.id
 
 
@@ -72,12 +75,13 @@ def test_requests_and_decisions_are_delivered_through_the_threads_channel(runtim
     assert thread is not None and thread.pending is not None
     run_deliveries(runtime)
     assert channel.shown == [("human_request", None)]
+    assert runtime.thread_of("test:reply-to-msg-1") == thread_id, "replies to the request continue the thread"
 
     runtime.respond(thread_id, thread.pending.request_id, "U1", approved=True)
     advance_thread(runtime, thread_id)
     run_deliveries(runtime)
     # The decision is shown on the request's own message, found again by its receipt.
-    assert channel.shown[1] == ("human_response", {"message": "msg-1"})
+    assert channel.shown[1] == ("human_response", {"message": "msg-1", "route": "test:reply-to-msg-1"})
     assert [kind for kind, _ in channel.shown] == ["human_request", "human_response", "done"]
 
 
