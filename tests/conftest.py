@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +14,9 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from tests.services import Workers
 
-TEST_REDIS_URL = "redis://127.0.0.1:6379/9"
-"""The machine's Redis; database 9 is this suite's and is flushed around every test."""
+TEST_REDIS_URL = os.environ.get("OUTERLOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+"""The machine's Redis; this database (9 unless set) is the suite's and is flushed around every test.
+Give concurrent runs (several checkouts on one machine) different databases."""
 
 
 @pytest.fixture
