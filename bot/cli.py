@@ -94,13 +94,10 @@ def worker(burst: bool) -> None:
 @main.command()
 @friendly_errors
 def scheduler() -> None:
-    """Sweep for threads whose worker died and queue them again."""
-    from bot.recovery import recover_stalled
+    """Launch scheduled threads, expire overdue human requests, re-queue stalled threads."""
+    from bot.scheduler import Scheduler
 
-    rt = _runtime()
-    while True:
-        recover_stalled(rt)
-        time.sleep(rt.settings.sweep_interval)
+    Scheduler.from_runtime(_runtime()).run()
 
 
 @main.command()

@@ -42,8 +42,16 @@ class Settings(BaseSettings):
     sweep_interval: float = Field(default=5.0, alias="OUTERLOOP_SWEEP_INTERVAL")
     """Seconds between the scheduler's sweeps for threads whose worker died."""
     log_format: str = Field(default="console", alias="OUTERLOOP_LOG_FORMAT")
+    request_ttl: float | None = Field(default=None, gt=0, alias="OUTERLOOP_REQUEST_TTL")
+    """Seconds the bundled agents' human requests wait before a reminder, an escalation or a
+    time-out; unset: they wait until answered."""
+    request_reminders: int = Field(default=0, ge=0, alias="OUTERLOOP_REQUEST_REMINDERS")
+    escalation_approvers: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), alias="OUTERLOOP_ESCALATION_APPROVERS"
+    )
+    """Who an unanswered request moves to after the reminders (comma-separated)."""
 
-    @field_validator("approvers", mode="before")
+    @field_validator("approvers", "escalation_approvers", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
