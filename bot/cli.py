@@ -17,6 +17,7 @@ from bot.settings import MissingSetting, Settings
 from bot.store import ThreadNotFound
 from bot.timeline import timeline
 from bot.web import thread_out
+from channels.config import ConfigError
 from channels.gateway import Conflict, NotAllowed
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,6 +36,7 @@ def friendly_errors(command: F) -> F:
             Conflict,
             NotAllowed,
             MissingSetting,
+            ConfigError,
             LookupError,
             ValueError,
         ) as exc:

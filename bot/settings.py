@@ -50,6 +50,8 @@ class Settings(BaseSettings):
         default=(), alias="OUTERLOOP_ESCALATION_APPROVERS"
     )
     """Who an unanswered request moves to after the reminders (comma-separated)."""
+    schedules_file: Path | None = Field(default=None, alias="OUTERLOOP_SCHEDULES")
+    """A TOML file of cron schedules that launch threads (``outerloop scheduler`` runs them)."""
 
     @field_validator("approvers", "escalation_approvers", mode="before")
     @classmethod
