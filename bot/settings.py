@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     """Who an unanswered request moves to after the reminders (comma-separated)."""
     schedules_file: Path | None = Field(default=None, alias="OUTERLOOP_SCHEDULES")
     """A TOML file of cron schedules that launch threads (``outerloop scheduler`` runs them)."""
+    webhooks_file: Path | None = Field(default=None, alias="OUTERLOOP_WEBHOOKS")
+    """A TOML file of webhooks, served at ``POST /webhooks/{name}``."""
 
     @field_validator("approvers", "escalation_approvers", mode="before")
     @classmethod
