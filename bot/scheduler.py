@@ -23,6 +23,7 @@ from bot.expiry import expire_due
 from bot.recovery import recover_stalled
 from bot.runtime import Runtime
 from bot.store import key
+from channels.config import ConfigError
 from channels.cron import Fired, Schedule, fire_due, load_schedules
 
 log = structlog.get_logger(__name__)
@@ -62,6 +63,12 @@ class Scheduler:
         self.schedules = schedules or []
         for schedule in self.schedules:
             rt.agents.get(schedule.agent)  # fail at start, naming the agents there are
+            if schedule.grace <= rt.settings.sweep_interval:
+                raise ConfigError(
+                    f"schedule {schedule.name}: grace ({schedule.grace:g} s) must be longer than "
+                    f"OUTERLOOP_SWEEP_INTERVAL ({rt.settings.sweep_interval:g} s), "
+                    "or every tick would count as missed"
+                )
         self.cursors = RedisCursors(rt.connection)
 
     @classmethod

@@ -21,6 +21,7 @@ from agent.thread import Status, Thread
 from bot.runtime import Runtime
 from bot.scheduler import Scheduler
 from bot.settings import Settings
+from bot.timeline import timeline
 from bot.worker import advance_thread
 from channels.gateway import NotAllowed
 from tests.test_channels_gateway import RecordingChannel, run_deliveries, said
@@ -90,6 +91,9 @@ def test_an_approval_that_expires_is_escalated_and_resumes_when_the_second_group
 
     escalated = tick(rt, clock, T0 + 2 * HOUR + timedelta(seconds=5))
     assert [(e.outcome, e.approvers) for e in escalated] == [("escalated", ("carol",))]
+    shown = timeline(rt.load(thread.id))
+    assert "escalated: asking carol until 2025-03-04 12:00 UTC" in shown
+    assert "it expires at 2025-03-04 12:00 UTC" in shown
     run_deliveries(rt)
     assert [kind for kind, _ in channel.shown] == ["human_request", "request_expired", "request_expired"]
 
@@ -162,3 +166,11 @@ def test_requests_without_a_time_limit_are_not_indexed(runtime: Runtime) -> None
     thread = advance_thread(runtime, thread_id)
     assert thread is not None and thread.pending is not None and thread.pending.expires_at is None
     assert runtime.store.expiring(float("inf")) == []
+
+
+def test_a_cancelled_threads_request_leaves_the_deadlines_index(rt: Runtime, clock: Clock) -> None:
+    thread = waiting_for_approval(rt)
+    assert rt.store.expiring(float("inf")) == [thread.id]
+    rt.cancel(thread.id, "alice")
+    assert rt.store.expiring(float("inf")) == []
+    assert tick(rt, clock, T0 + 5 * HOUR) == []

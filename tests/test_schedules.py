@@ -198,6 +198,9 @@ def test_a_missing_file_or_an_unknown_agent_stops_the_scheduler_at_start(
     path.write_text(entry(agent="nobody"))
     with pytest.raises(UnknownAgent, match="no agent named 'nobody'; known agents: deploy, notes"):
         Scheduler(runtime, load_schedules(path))
+    path.write_text(entry(more="grace = 0.25\n"))
+    with pytest.raises(ConfigError, match=r"grace \(0.25 s\) must be longer than OUTERLOOP_SWEEP_INTERVAL"):
+        Scheduler(runtime, load_schedules(path))
 
 
 def test_outerloop_scheduler_refuses_a_wrong_schedules_file_in_one_line(

@@ -18,8 +18,10 @@ import pytest
 from agent.definition import UnknownAgent
 from agent.events import Origin, Trigger
 from bot.runtime import Runtime
+from bot.scheduler import Scheduler
 from bot.web import create_app
 from channels.config import ConfigError
+from channels.cron import load_schedules
 from channels.webhook import load_webhooks, signature
 from tests.services import REPO, serve
 
@@ -184,6 +186,18 @@ def test_a_body_over_the_limit_is_refused(web: httpx.Client, runtime: Runtime) -
     response = web.post("/webhooks/release", content=body, headers=signed(body))
     assert response.status_code == 413
     assert runtime.store.ids() == []
+
+
+def readme_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", (REPO / "README.md").read_text(), re.DOTALL)
+
+
+def test_the_readme_config_examples_load(runtime: Runtime, tmp_path: Path) -> None:
+    schedules, hooks = (tmp_path / "schedules.toml", tmp_path / "webhooks.toml")
+    schedules.write_text(next(b for b in readme_blocks("toml") if "[schedules." in b))
+    hooks.write_text(next(b for b in readme_blocks("toml") if "[webhooks." in b))
+    assert [s.name for s in Scheduler(runtime, load_schedules(schedules)).schedules] == ["nightly-staging"]
+    assert list(load_webhooks(hooks, {"RELEASE_HOOK_SECRET": SECRET})) == ["release"]
 
 
 def test_the_readme_signing_example_works(web: httpx.Client, runtime: Runtime) -> None:
