@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -42,10 +42,15 @@ def wait_for(condition: Callable[[], T | None], what: str, timeout: float = 20.0
 
 
 class RedisServer:
-    """A private redis-server with AOF on, which a test may kill and restart."""
+    """A private redis-server, which a test may kill and restart.
 
-    def __init__(self, directory: Path) -> None:
+    ``durable`` turns on the AOF with an fsync per write, so a killed server loses nothing;
+    the benchmark turns it off, so that the disk does not dominate what it measures.
+    """
+
+    def __init__(self, directory: Path, durable: bool = True) -> None:
         self.directory = directory
+        self.durable = durable
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
@@ -62,10 +67,11 @@ class RedisServer:
                 "127.0.0.1",
                 "--dir",
                 str(self.directory),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
+                *(
+                    ("--appendonly", "yes", "--appendfsync", "always")
+                    if self.durable
+                    else ("--appendonly", "no")
+                ),
                 "--save",
                 "",
             ],
@@ -107,18 +113,27 @@ def serve(app: FastAPI) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-class Workers:
-    """``outerloop worker`` processes, each in its own process group so a test can SIGKILL it whole."""
+OUTERLOOP_WORKER = ("-m", "bot.cli", "worker")
+"""``outerloop worker``, as arguments to this Python."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+
+class Workers:
+    """Worker processes, each in its own process group so a test can SIGKILL it whole.
+
+    They run ``outerloop worker`` unless ``args`` name another module (the benchmark runs
+    plain ``rq worker`` processes for its baseline).
+    """
+
+    def __init__(self, env: dict[str, str], args: Sequence[str] = OUTERLOOP_WORKER) -> None:
         self.env = {**os.environ, **env}
+        self.args = tuple(args)
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self, count: int = 1) -> None:
         for _ in range(count):
             self.processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "bot.cli", "worker"],
+                    [sys.executable, *self.args],
                     env=self.env,
                     cwd=REPO,
                     start_new_session=True,
