@@ -4,7 +4,7 @@ Run it from the repository root (it needs ``redis-server`` on the PATH and start
 on a free port, without persistence, then stops it)::
 
     .venv/bin/python -m bench              # 200 jobs per run, under a minute on 2 CPUs
-    .venv/bin/python -m bench -n 1000      # steadier numbers, several times as long
+    .venv/bin/python -m bench --repeat 3   # medians of three passes: steadier, three times as long
 
 It measures, on real worker processes, each of:
 

@@ -31,7 +31,14 @@ from tests.services import RedisServer
     type=click.IntRange(min=1),
     help="Jobs timed one at a time with one idle worker.",
 )
-def main(jobs: int, round_trips: int) -> None:
+@click.option(
+    "--repeat",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Measure everything this many times and print the medians.",
+)
+def main(jobs: int, round_trips: int, repeat: int) -> None:
     """Compare an Outerloop agent step with a raw RQ no-op job, on real worker processes."""
     # Runtime.launch logs every thread it starts; only the table belongs on stdout.
     logs.configure(level=logging.WARNING)
@@ -41,18 +48,24 @@ def main(jobs: int, round_trips: int) -> None:
         try:
             connection = redis.Redis.from_url(server.url)
             connection.config_set("notify-keyspace-events", "Kt")
-            url, both = server.url, partial(_both, connection=connection, jobs=jobs, round_trips=round_trips)
-            comparison = Comparison(
-                rq=both(noop_on_rq_worker(url, connection, Worker)),
-                rq_simple=both(noop_on_rq_worker(url, connection, SimpleWorker)),
-                outerloop_noop=both(noop_on_outerloop_worker(url, connection)),
-                one_step=both(thread_on_outerloop_worker(url, "one_step", "Outerloop thread, 1 step")),
-                two_steps=both(thread_on_outerloop_worker(url, "tool_step", "Outerloop thread, 2 steps")),
+            comparison = Comparison.median(
+                [_measure_all(server.url, connection, jobs, round_trips) for _ in range(repeat)]
             )
             versions = _versions(connection)
         finally:
             server.stop()
-    click.echo(report(comparison, jobs, round_trips, versions))
+    click.echo(report(comparison, jobs, round_trips, repeat, versions))
+
+
+def _measure_all(url: str, connection: redis.Redis, jobs: int, round_trips: int) -> Comparison:
+    both = partial(_both, connection=connection, jobs=jobs, round_trips=round_trips)
+    return Comparison(
+        rq=both(noop_on_rq_worker(url, connection, Worker)),
+        rq_simple=both(noop_on_rq_worker(url, connection, SimpleWorker)),
+        outerloop_noop=both(noop_on_outerloop_worker(url, connection)),
+        one_step=both(thread_on_outerloop_worker(url, "one_step", "Outerloop thread, 1 step")),
+        two_steps=both(thread_on_outerloop_worker(url, "tool_step", "Outerloop thread, 2 steps")),
+    )
 
 
 def _both(subject: Subject, connection: redis.Redis, jobs: int, round_trips: int) -> Measured:

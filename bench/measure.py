@@ -68,6 +68,15 @@ class Run:
     def round_trip(self) -> float:
         return statistics.median(self.round_trips)
 
+    @classmethod
+    def median(cls, runs: Sequence[Run]) -> Run:
+        """The median of repeated runs, so that a burst of other load on the machine counts less."""
+        return cls(
+            submit=statistics.median(run.submit for run in runs),
+            rate=statistics.median(run.rate for run in runs),
+            round_trips=tuple(trip for run in runs for trip in run.round_trips),
+        )
+
 
 def measure(subject: Subject, connection: redis.Redis, jobs: int, workers: int, round_trips: int = 0) -> Run:
     """Run ``jobs`` jobs of ``subject`` on ``workers`` worker processes, then ``round_trips`` one by one."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 
 from bench.measure import Run
@@ -29,6 +29,14 @@ class Measured:
         """Seconds one worker spends per job when busy."""
         return 1 / self.one.rate
 
+    @classmethod
+    def median(cls, repeats: Sequence[Measured]) -> Measured:
+        return cls(
+            label=repeats[0].label,
+            one=Run.median([measured.one for measured in repeats]),
+            two=Run.median([measured.two for measured in repeats]),
+        )
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -41,6 +49,15 @@ class Comparison:
     one_step: Measured
     two_steps: Measured
 
+    @classmethod
+    def median(cls, repeats: Sequence[Comparison]) -> Comparison:
+        return cls(
+            **{
+                field.name: Measured.median([getattr(repeat, field.name) for repeat in repeats])
+                for field in fields(cls)
+            }
+        )
+
 
 COLUMNS = (
     ("", "", 44),
@@ -52,11 +69,12 @@ COLUMNS = (
 )
 
 
-def report(comparison: Comparison, jobs: int, round_trips: int, versions: str) -> str:
+def report(comparison: Comparison, jobs: int, round_trips: int, repeat: int, versions: str) -> str:
     rows = [_row(getattr(comparison, field.name)) for field in fields(comparison)]
     return "\n".join(
         [
-            f"Outerloop runtime vs raw RQ: {jobs} jobs per run, {round_trips} round trips; {versions}",
+            f"Outerloop runtime vs raw RQ: {jobs} jobs per run, {round_trips} round trips"
+            f"{f', medians of {repeat} passes' if repeat > 1 else ''}; {versions}",
             "",
             _line(title for title, _, _ in COLUMNS),
             _line(subtitle for _, subtitle, _ in COLUMNS),
