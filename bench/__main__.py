@@ -64,7 +64,7 @@ def _measure_all(url: str, connection: redis.Redis, jobs: int, round_trips: int)
         rq_simple=both(noop_on_rq_worker(url, connection, SimpleWorker)),
         outerloop_noop=both(noop_on_outerloop_worker(url, connection)),
         one_step=both(thread_on_outerloop_worker(url, "one_step", "Outerloop thread, 1 step")),
-        two_steps=both(thread_on_outerloop_worker(url, "tool_step", "Outerloop thread, 2 steps")),
+        two_steps=both(thread_on_outerloop_worker(url, "two_steps", "Outerloop thread, 2 steps")),
     )
 
 

@@ -2,7 +2,7 @@
 
 ``one_step``: the scripted model answers the trigger with ``done_for_now``, so advancing a
 new thread takes exactly one step: one model decision and the one event it records.
-``tool_step``: a safe no-op tool first, then ``done_for_now``: two steps in the same job,
+``two_steps``: a safe no-op tool first, then ``done_for_now``: two steps in the same job,
 so its difference from ``one_step`` is what a step costs once the job is running.
 """
 
@@ -29,6 +29,7 @@ def do_nothing(arguments: Nothing) -> str:
 
 def agents(settings: Settings) -> Registry:
     """The registry the benchmark's workers load (``OUTERLOOP_AGENTS=bench.agents:agents``)."""
+    # Both offer the same tool, so their model requests are alike and they differ by the step alone.
     tools = (Tool("do_nothing", "Do nothing and say so.", Nothing, do_nothing, SAFE),)
     return Registry(
         AgentSpec(
@@ -38,5 +39,5 @@ def agents(settings: Settings) -> Registry:
             tools=tools,
             script=HERE / f"{name}.json",
         )
-        for name in ("one_step", "tool_step")
+        for name in ("one_step", "two_steps")
     )
