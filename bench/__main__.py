@@ -42,6 +42,8 @@ def main(jobs: int, round_trips: int, repeat: int) -> None:
     """Compare an Outerloop agent step with a raw RQ no-op job, on real worker processes."""
     # Runtime.launch logs every thread it starts; only the table belongs on stdout.
     logs.configure(level=logging.WARNING)
+    # Other work on the machine moves every number; the load average before we add ours says how much.
+    load = os.getloadavg()[0]
     with TemporaryDirectory(prefix="outerloop-bench-") as directory:
         server = RedisServer(Path(directory), durable=False)
         server.start()
@@ -51,10 +53,10 @@ def main(jobs: int, round_trips: int, repeat: int) -> None:
             comparison = Comparison.median(
                 [_measure_all(server.url, connection, jobs, round_trips) for _ in range(repeat)]
             )
-            versions = _versions(connection)
+            setup = _setup(connection, load)
         finally:
             server.stop()
-    click.echo(report(comparison, jobs, round_trips, repeat, versions))
+    click.echo(report(comparison, jobs, round_trips, repeat, setup))
 
 
 def _measure_all(url: str, connection: redis.Redis, jobs: int, round_trips: int) -> Comparison:
@@ -77,9 +79,10 @@ def _both(subject: Subject, connection: redis.Redis, jobs: int, round_trips: int
     )
 
 
-def _versions(connection: redis.Redis) -> str:
+def _setup(connection: redis.Redis, load: float) -> str:
     server = connection.info("server")["redis_version"]
-    return f"rq {rq.__version__}, redis-server {server}, {os.cpu_count()} CPUs"
+    cpus = os.cpu_count()
+    return f"rq {rq.__version__}, redis-server {server}, {cpus} CPUs, load average at start {load:.1f}"
 
 
 if __name__ == "__main__":

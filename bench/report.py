@@ -69,12 +69,13 @@ COLUMNS = (
 )
 
 
-def report(comparison: Comparison, jobs: int, round_trips: int, repeat: int, versions: str) -> str:
+def report(comparison: Comparison, jobs: int, round_trips: int, repeat: int, setup: str) -> str:
     rows = [_row(getattr(comparison, field.name)) for field in fields(comparison)]
     return "\n".join(
         [
             f"Outerloop runtime vs raw RQ: {jobs} jobs per run, {round_trips} round trips"
-            f"{f', medians of {repeat} passes' if repeat > 1 else ''}; {versions}",
+            f"{f', medians of {repeat} passes' if repeat > 1 else ''}",
+            setup,
             "",
             _line(title for title, _, _ in COLUMNS),
             _line(subtitle for _, subtitle, _ in COLUMNS),
