@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -43,10 +43,15 @@ def wait_for(condition: Callable[[], T | None], what: str, timeout: float = 20.0
 
 
 class RedisServer:
-    """A private redis-server with AOF on, which a test may kill and restart."""
+    """A private redis-server, which a test may kill and restart.
 
-    def __init__(self, directory: Path) -> None:
+    ``durable`` turns on the AOF with an fsync per write, so a killed server loses nothing;
+    the benchmark turns it off, so that the disk does not dominate what it measures.
+    """
+
+    def __init__(self, directory: Path, durable: bool = True) -> None:
         self.directory = directory
+        self.durable = durable
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
@@ -63,10 +68,11 @@ class RedisServer:
                 "127.0.0.1",
                 "--dir",
                 str(self.directory),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
+                *(
+                    ("--appendonly", "yes", "--appendfsync", "always")
+                    if self.durable
+                    else ("--appendonly", "no")
+                ),
                 "--save",
                 "",
             ],
@@ -108,25 +114,40 @@ def serve(app: FastAPI) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-class Workers:
-    """``outerloop worker`` (or ``scheduler``) processes, each in its own process group so a
-    test can SIGKILL it whole."""
+def cli_args(command: str) -> tuple[str, ...]:
+    """``outerloop COMMAND``, as arguments to this Python."""
+    return ("-m", "bot.cli", command)
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+
+OUTERLOOP_WORKER = cli_args("worker")
+
+
+class Workers:
+    """Worker processes, each in its own process group so a test can SIGKILL it whole.
+
+    They run ``outerloop worker`` unless ``args`` name another module (the benchmark runs
+    plain ``rq worker`` processes for its baseline).
+    """
+
+    def __init__(
+        self, env: dict[str, str], log: Path | None = None, args: Sequence[str] = OUTERLOOP_WORKER
+    ) -> None:
         self.env = {**os.environ, **env}
         self.log = log
-        """Where the processes' output goes; pytest shows it with the test's failure."""
+        """Where the processes' output goes (pytest shows it with a failure); None discards it."""
+        self.args = tuple(args)
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self, count: int = 1, role: str = "worker") -> None:
-        with self.log.open("ab") as log:
-            self._spawn(count, role, log)
+    def start(self, count: int = 1, args: Sequence[str] | None = None) -> None:
+        """Start ``count`` processes of ``args`` (default: the pool's command)."""
+        with self.log.open("ab") if self.log else open(os.devnull, "wb") as log:
+            self._spawn(count, tuple(args) if args else self.args, log)
 
-    def _spawn(self, count: int, role: str, log: BinaryIO) -> None:
+    def _spawn(self, count: int, args: tuple[str, ...], log: BinaryIO) -> None:
         for _ in range(count):
             self.processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "bot.cli", role],
+                    [sys.executable, *args],
                     env=self.env,
                     cwd=REPO,
                     start_new_session=True,

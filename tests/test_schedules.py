@@ -22,7 +22,7 @@ from bot.settings import Settings
 from bot.store import key
 from channels.config import ConfigError
 from channels.cron import Schedule, load_schedules
-from tests.services import Workers, wait_for
+from tests.services import Workers, cli_args, wait_for
 from tests.test_cli import outerloop
 
 T0 = datetime(2025, 1, 15, 8, 59, 30, tzinfo=UTC)
@@ -156,7 +156,7 @@ def test_two_scheduler_processes_launch_each_tick_once(
     )
     workers.env["OUTERLOOP_SCHEDULES"] = str(schedules)
     workers.env["OUTERLOOP_SWEEP_INTERVAL"] = "0.1"
-    workers.start(2, role="scheduler")
+    workers.start(2, args=cli_args("scheduler"))
     wait_for(lambda: len(runtime.store.ids()) >= 4, "four ticks to launch threads")
     workers.stop_all()
 

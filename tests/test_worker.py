@@ -7,12 +7,16 @@ from pathlib import Path
 
 import redis
 
+from agent.definition import AgentSpec, Registry
 from agent.events import Done, Error, Origin, ToolCall, Trigger
+from agent.scripted_model import ScriptedModel
 from agent.thread import Status, Thread
+from bot.agents.deploy import HERE as DEPLOY
 from bot.runtime import Runtime
-from bot.worker import advance_thread
+from bot.settings import Settings
+from bot.worker import advance_thread, prepare
 from tests.agents import NOTES_KEY
-from tests.services import Workers, wait_for
+from tests.services import Workers, cli_args, wait_for
 
 
 def settled(runtime: Runtime, thread_id: str, status: Status) -> Thread | None:
@@ -94,7 +98,9 @@ def test_a_worker_killed_mid_tool_call_does_not_run_the_tool_twice(
 
     workers.kill_all()
     workers.start(1)
-    workers.start(1, role="scheduler")  # sweeps for stalled threads once the dead one's lock expires
+    workers.start(
+        1, args=cli_args("scheduler")
+    )  # sweeps for stalled threads once the dead one's lock expires
     recovered = wait_for(
         lambda: settled(runtime, thread_id, Status.AWAITING_HUMAN), "the recovery", timeout=30
     )
@@ -130,3 +136,19 @@ def test_workers_recover_a_thread_whose_worker_vanished(runtime: Runtime, worker
 
 def test_redis_connection_is_real(redis_url: str) -> None:
     assert redis.Redis.from_url(redis_url).ping()
+
+
+def test_prepare_builds_each_agents_model_and_stores_nothing(runtime: Runtime) -> None:
+    prepare(runtime)
+
+    assert isinstance(runtime.models["deploy"], ScriptedModel)
+    assert runtime.connection.keys("*") == []
+
+
+def test_prepare_leaves_an_agent_without_a_model_to_fail_in_its_jobs(settings: Settings) -> None:
+    scriptless = AgentSpec(name="scriptless", description="no script", prompt=DEPLOY / "prompt.md")
+    rt = Runtime(settings, redis.Redis.from_url(settings.require_redis_url()), Registry([scriptless]))
+
+    prepare(rt)
+
+    assert rt.models == {}

@@ -1,0 +1,24 @@
+"""Benchmark: what an Outerloop agent step costs next to a raw RQ no-op job, in one run.
+
+Run it from the repository root (it needs ``redis-server`` on the PATH and starts its own
+on a free port, without persistence, then stops it)::
+
+    .venv/bin/python -m bench              # 200 jobs per run, under a minute on 2 CPUs
+    .venv/bin/python -m bench --repeat 3   # medians of three passes: steadier, three times as long
+
+It measures, on real worker processes, each of:
+
+- a no-op RQ job (``bench.jobs.noop``) on ``rq worker``: the baseline, with the worker class
+  ``outerloop worker`` uses (``rq.Worker``: a forked work horse per job, scheduler on);
+- the same job on ``rq worker --worker-class rq.SimpleWorker``: no fork, to show the fork's share;
+- the same job on ``outerloop worker``: what our worker process adds before our job runs;
+- Outerloop threads started with ``Runtime.launch`` and advanced by ``outerloop worker`` with the
+  scripted model: one step (``done_for_now``), and two steps (a no-op tool, then ``done_for_now``).
+
+For each: the client's cost to submit a job, the cost per job while one worker is busy (from
+RQ's own end timestamps over the middle 80% of the run), jobs per second with one and with two
+workers, and the median round trip from submitting one job to its stored result with one idle
+worker. It prints the ratio of an Outerloop step to the raw RQ job against the target (1.5x)
+and splits the difference into the fork, the worker process, our job and a further step.
+Numbers are ratios measured in the same run; other load on the machine moves them.
+"""

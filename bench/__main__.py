@@ -1,0 +1,89 @@
+"""``python -m bench``: measure, print the table. See the package docstring."""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import partial
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import click
+import redis
+import rq
+from rq import SimpleWorker, Worker
+
+from bench.measure import Subject, measure
+from bench.report import Comparison, Measured, report
+from bench.subjects import noop_on_outerloop_worker, noop_on_rq_worker, thread_on_outerloop_worker
+from bot import logs
+from tests.services import RedisServer
+
+
+@click.command()
+@click.option(
+    "-n", "--jobs", default=200, show_default=True, type=click.IntRange(min=20), help="Jobs per run."
+)
+@click.option(
+    "--round-trips",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Jobs timed one at a time with one idle worker.",
+)
+@click.option(
+    "--repeat",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Measure everything this many times and print the medians.",
+)
+def main(jobs: int, round_trips: int, repeat: int) -> None:
+    """Compare an Outerloop agent step with a raw RQ no-op job, on real worker processes."""
+    # Runtime.launch logs every thread it starts; only the table belongs on stdout.
+    logs.configure(level=logging.WARNING)
+    # Other work on the machine moves every number; the load average before we add ours says how much.
+    load = os.getloadavg()[0]
+    with TemporaryDirectory(prefix="outerloop-bench-") as directory:
+        server = RedisServer(Path(directory), durable=False)
+        server.start()
+        try:
+            connection = redis.Redis.from_url(server.url)
+            connection.config_set("notify-keyspace-events", "Kt")
+            comparison = Comparison.median(
+                [_measure_all(server.url, connection, jobs, round_trips) for _ in range(repeat)]
+            )
+            setup = _setup(connection, load)
+        finally:
+            server.stop()
+    click.echo(report(comparison, jobs, round_trips, repeat, setup))
+
+
+def _measure_all(url: str, connection: redis.Redis, jobs: int, round_trips: int) -> Comparison:
+    both = partial(_both, connection=connection, jobs=jobs, round_trips=round_trips)
+    return Comparison(
+        rq=both(noop_on_rq_worker(url, connection, Worker)),
+        rq_simple=both(noop_on_rq_worker(url, connection, SimpleWorker)),
+        outerloop_noop=both(noop_on_outerloop_worker(url, connection)),
+        one_step=both(thread_on_outerloop_worker(url, "one_step", "Outerloop thread, 1 step")),
+        two_steps=both(thread_on_outerloop_worker(url, "two_steps", "Outerloop thread, 2 steps")),
+    )
+
+
+def _both(subject: Subject, connection: redis.Redis, jobs: int, round_trips: int) -> Measured:
+    click.echo(f"measuring: {subject.label}", err=True)
+    return Measured(
+        label=subject.label,
+        one=measure(subject, connection, jobs, workers=1, round_trips=round_trips),
+        two=measure(subject, connection, jobs, workers=2),
+    )
+
+
+def _setup(connection: redis.Redis, load: float) -> str:
+    server = connection.info("server")["redis_version"]
+    cpus = os.cpu_count()
+    return f"rq {rq.__version__}, redis-server {server}, {cpus} CPUs, load average at start {load:.1f}"
+
+
+if __name__ == "__main__":
+    main()

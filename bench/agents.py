@@ -1,0 +1,43 @@
+"""The benchmark's agents: the least work an Outerloop thread can do.
+
+``one_step``: the scripted model answers the trigger with ``done_for_now``, so advancing a
+new thread takes exactly one step: one model decision and the one event it records.
+``two_steps``: a safe no-op tool first, then ``done_for_now``: two steps in the same job,
+so its difference from ``one_step`` is what a step costs once the job is running.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from agent.definition import AgentSpec, Registry
+from agent.tools import SAFE, Tool
+from bot.settings import Settings
+
+HERE = Path(__file__).parent
+
+
+class Nothing(BaseModel):
+    """Takes no arguments."""
+
+
+def do_nothing(arguments: Nothing) -> str:
+    return "nothing done"
+
+
+def agents(settings: Settings) -> Registry:
+    """The registry the benchmark's workers load (``OUTERLOOP_AGENTS=bench.agents:agents``)."""
+    # Both offer the same tool, so their model requests are alike and they differ by the step alone.
+    tools = (Tool("do_nothing", "Do nothing and say so.", Nothing, do_nothing, SAFE),)
+    return Registry(
+        AgentSpec(
+            name=name,
+            description="A benchmark agent that finishes at once.",
+            prompt=HERE / "prompt.md",
+            tools=tools,
+            script=HERE / f"{name}.json",
+        )
+        for name in ("one_step", "two_steps")
+    )
