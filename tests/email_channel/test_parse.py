@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
+from agent.events import HumanRequest
 from channels.email.addresses import Allowlist, split_tag, tagged, trimmed
 from channels.email.htmltext import html_to_text
 from channels.email.parse import MalformedMail, decode, parse_mail
 from channels.email.quotes import strip_reply
+from channels.email.replies import Answer, UnreadableAnswer, read_answer
 from tests.services import REPO
 
 CORPUS = REPO / "tests" / "email_corpus"
@@ -121,3 +123,34 @@ def test_plus_tags_and_reference_chains() -> None:
     assert split_tag("bot@example.com") == ("bot@example.com", None)
     assert tagged("bot@example.com", "abc") == "bot+abc@example.com"
     assert trimmed(["a", "b", "c", "d"], 3) == ["a", "c", "d"]
+
+
+def approval() -> HumanRequest:
+    return HumanRequest(request_id="r" * 32, kind="approval", text="Approve?")
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("approve", Answer(approved=True)),
+        ("Approved!\nthanks", Answer(approved=True, comment="thanks")),
+        ("reject: not during the freeze", Answer(approved=False, comment="not during the freeze")),
+        ("Reject\nmigration\nnot reviewed", Answer(approved=False, comment="migration\nnot reviewed")),
+        ("reject", Answer(approved=False)),
+    ],
+)
+def test_approval_answers_are_read_from_the_first_line(text: str, answer: Answer) -> None:
+    assert read_answer(approval(), text) == answer
+
+
+@pytest.mark.parametrize("text", ["", "yes please", "I approve of this", "rejection letters"])
+def test_anything_else_is_no_answer_to_an_approval(text: str) -> None:
+    with pytest.raises(UnreadableAnswer, match='"approve" or "reject: <reason>"'):
+        read_answer(approval(), text)
+
+
+def test_a_question_takes_any_text_but_not_none() -> None:
+    question = HumanRequest(request_id="q" * 32, kind="question", text="Which tag?")
+    assert read_answer(question, " v1.2.0 \n") == Answer(answer="v1.2.0")
+    with pytest.raises(UnreadableAnswer, match="empty"):
+        read_answer(question, "  ")
