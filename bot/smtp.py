@@ -46,7 +46,10 @@ def inbox_server(runtime: Runtime) -> InboxServer:
 def run(settings: Settings) -> None:
     """Serve the inbox until SIGTERM or SIGINT."""
     config = inbox_config(settings)
-    server = inbox_server(Runtime.from_settings(settings))
+    runtime = Runtime.from_settings(settings)
+    for agent in sorted(set(config.recipients.values())):
+        runtime.agents.get(agent)  # an unknown agent fails here, not on every mail to it
+    server = inbox_server(runtime)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -47,7 +47,7 @@ class Composed:
 def compose(thread: Thread, event: Event, receipts: Receipts, letterhead: Letterhead) -> Composed | None:
     """The mail showing ``event`` to the thread's people; None when there is nothing to send."""
     origins = [e.origin for e in thread.events if isinstance(e, Trigger) and e.origin.channel == CHANNEL]
-    body = _body(thread, event)
+    body = _body(event)
     to = _unique(a for o in origins for a in o.address.get("to", "").split(","))
     if body is None or not to:
         return None
@@ -79,7 +79,7 @@ def compose(thread: Thread, event: Event, receipts: Receipts, letterhead: Letter
     return Composed(message=message, message_id=message_id, recipients=(*to, *cc))
 
 
-def _body(thread: Thread, event: Event) -> str | None:
+def _body(event: Event) -> str | None:
     match event:
         case AgentMessage(text=text):
             return text

@@ -60,10 +60,6 @@ class InboundMail:
         """A stable id for dedupe: the Message-ID, or the content's hash without one."""
         return self.message_id or f"sha256.{self.fingerprint}@outerloop.invalid"
 
-    @property
-    def is_reply(self) -> bool:
-        return bool(self.in_reply_to or self.references)
-
 
 def parse_mail(raw: bytes) -> InboundMail:
     """Parse one mail as received; raises ``MalformedMail`` when it cannot be read."""

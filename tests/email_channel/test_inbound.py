@@ -23,6 +23,7 @@ from channels.email.server import InboxConfigError, InboxServer, ListenConfig
 from tests.email_channel.conftest import ALICE, INBOX, SIZE_LIMIT
 from tests.email_channel.servers import certificate, mail, send
 from tests.services import REPO, free_port
+from tests.test_cli import outerloop
 
 CORPUS = REPO / "tests" / "email_corpus"
 
@@ -239,3 +240,12 @@ def test_settings_that_do_not_fit_together_say_what_to_set(
 ) -> None:
     with pytest.raises(InboxConfigError, match=problem):
         InboxServer(Inbox(runtime, inbox_config(runtime.settings)), config)
+
+
+def test_outerloop_smtp_refuses_to_start_with_a_mistake_in_its_settings(env: dict[str, str]) -> None:
+    unknown_agent = outerloop("smtp", env={**env, "SMTP_RECIPIENTS": "ops@example.com=nope"}, check=False)
+    assert "Error: no agent named 'nope'" in unknown_agent
+    no_tls = outerloop(
+        "smtp", env={**env, "SMTP_LISTEN_PASSWORD": "pw", "SMTP_LISTEN_USERNAME": "u"}, check=False
+    )
+    assert "Error: the inbox cannot start: AUTH needs STARTTLS" in no_tls
