@@ -23,6 +23,7 @@ from agent.events import (
     Event,
     HumanRequest,
     HumanResponse,
+    RequestExpired,
     ToolCall,
     ToolResult,
     Trigger,
@@ -124,12 +125,21 @@ def render_event(event: Event) -> str | None:
         case HumanResponse(responder=who, approved=approved, comment=comment, answer=answer):
             verdict = None if approved is None else ("approved" if approved else "rejected")
             return _element("human_response", answer or comment or "", {"from": who, "decision": verdict})
+        case RequestExpired():
+            return _element("request_expired", _expiry_note(event), {"outcome": event.outcome})
         case AgentMessage(text=text):
             return _element("agent_message", text, {})
         case Done(message=message):
             return _element("done_for_now", message, {})
         case _:
             return None
+
+
+def _expiry_note(expired: RequestExpired) -> str:
+    if expired.outcome == "timed_out":
+        return "Nobody answered in time. The request is closed unanswered; nothing it asked to approve ran."
+    who = ", ".join(expired.approvers) or "anyone"
+    return f"Nobody answered in time; {'reminded' if expired.outcome == 'reminded' else 'now asking'} {who}."
 
 
 def _element(name: str, body: str, attributes: dict[str, str | None]) -> str:

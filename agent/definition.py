@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.events import Context
+from agent.events import Context, Expiry
 from agent.thread import Thread
 from agent.tools import BUILT_INS, Tool
 
@@ -32,6 +32,9 @@ class AgentSpec:
     """Steps one run of the loop may take before it yields."""
     script: Path | None = None
     """Canned decisions for the scripted model, for offline runs without an LLM."""
+    expiry: Expiry | None = None
+    """How long this agent's human requests wait, and who is reminded or asked next when
+    nobody answers (a tool's policy may override it); None: they wait until answered."""
 
     def __post_init__(self) -> None:
         names = [tool.name for tool in self.all_tools()]
@@ -52,6 +55,11 @@ class AgentSpec:
         if tool is not None and tool.policy.approvers:
             return tool.policy.approvers
         return self.approvers
+
+    def expiry_for(self, tool: Tool | None) -> Expiry | None:
+        if tool is not None and tool.policy.expiry is not None:
+            return tool.policy.expiry
+        return self.expiry
 
 
 class UnknownAgent(LookupError):

@@ -9,7 +9,8 @@ the loop), never when it is folded, which keeps ``reduce`` pure.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -22,6 +23,10 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+Clock = Callable[[], datetime]
+"""Where code that stamps deadlines gets "now" from; tests pass a clock they control."""
 
 
 class _Frozen(BaseModel):
@@ -103,6 +108,20 @@ class Error(_Event):
 RequestKind = Literal["approval", "question"]
 
 
+class Expiry(_Frozen):
+    """How long a human request waits, and what happens when nobody answers in time.
+
+    When ``wait`` passes, the same approvers are reminded ``reminders`` times (each
+    reminder waits ``wait`` again); then, if ``escalate_to`` names a group, the request
+    moves to that group for one more ``wait``; after that it times out: an approval
+    counts as not given, and the model is told. A thread never waits forever silently.
+    """
+
+    wait: timedelta = Field(gt=timedelta(0))
+    reminders: int = Field(default=0, ge=0)
+    escalate_to: tuple[str, ...] = ()
+
+
 class HumanRequest(_Event):
     """The agent asks a person: approve ``call``, or answer ``text`` (factor 7)."""
 
@@ -114,6 +133,11 @@ class HumanRequest(_Event):
     approvers: tuple[str, ...] = ()
     """Who may answer; empty means anyone who can reach the thread."""
     expires_at: datetime | None = None
+    """When the request expires (see ``expiry``); None: it waits until answered."""
+    expiry: Expiry | None = None
+    stage: int = 0
+    """How often the request has expired and been asked again. Always 0 in a recorded
+    request: ``reduce`` counts it up in the thread's pending copy (see ``RequestExpired``)."""
 
 
 class HumanResponse(_Event):
@@ -125,6 +149,30 @@ class HumanResponse(_Event):
     approved: bool | None = None
     comment: str | None = None
     answer: str | None = None
+
+
+ExpiryOutcome = Literal["reminded", "escalated", "timed_out"]
+
+
+class RequestExpired(_Event):
+    """Nobody answered a human request by its deadline, and what happened next.
+
+    Decided by ``agent.expiry.expire`` from the request's ``Expiry``: the same approvers
+    are reminded, the request moves to the escalation group (both keep the request id
+    and set a new deadline), or it times out and closes unanswered.
+    """
+
+    type: Literal["request_expired"] = "request_expired"
+    request_id: str
+    deadline: datetime
+    """The ``expires_at`` that passed. ``reduce`` applies the event only while the request
+    still waits on this deadline, so an expiry that lost a race (with an answer, or with
+    another scheduler's expiry) changes nothing."""
+    outcome: ExpiryOutcome
+    approvers: tuple[str, ...] = ()
+    """Who is asked now: the same people (reminded) or the escalation group (escalated)."""
+    expires_at: datetime | None = None
+    """The new deadline (reminded, escalated)."""
 
 
 class AgentMessage(_Event):
@@ -174,6 +222,7 @@ Event = Annotated[
     | Error
     | HumanRequest
     | HumanResponse
+    | RequestExpired
     | AgentMessage
     | Done
     | Paused

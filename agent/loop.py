@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from agent.context import system_prompt, user_prompt
 from agent.definition import AgentSpec
 from agent.events import (
+    Clock,
     Done,
     Error,
     Event,
@@ -25,7 +26,9 @@ from agent.events import (
     ToolResult,
     Trigger,
     new_id,
+    utcnow,
 )
+from agent.expiry import deadline
 from agent.model import Model, ModelError, ModelRequest
 from agent.thread import Status, Thread, reduce
 from agent.tools import DoneForNow, InvalidArguments, RequestHumanInput, Tool
@@ -91,8 +94,11 @@ def advance(
     model: Model,
     record: Record | None = None,
     max_steps: int | None = None,
+    clock: Clock = utcnow,
 ) -> Thread:
-    """Run until the thread waits for a human, finishes, pauses, or uses up its steps."""
+    """Run until the thread waits for a human, finishes, pauses, or uses up its steps.
+
+    ``clock`` gives "now" for the deadlines of human requests (see ``step``)."""
     current = thread
 
     def fold(event: Event) -> Thread:
@@ -103,12 +109,13 @@ def advance(
     for _ in range(max_steps if max_steps is not None else agent.step_limit):
         if current.status is not Status.RUNNING:
             break
-        current = step(current, agent, model, record or fold)
+        current = step(current, agent, model, record or fold, clock)
     return current
 
 
-def step(thread: Thread, agent: AgentSpec, model: Model, record: Record) -> Thread:
+def step(thread: Thread, agent: AgentSpec, model: Model, record: Record, clock: Clock = utcnow) -> Thread:
     """One step of a running thread: the switch, in one screen."""
+    record = _stamping_deadlines(record, clock)
     if thread.open_call is not None:
         return _recover_interrupted(thread.open_call, agent, record)
     if thread.approved is not None:
@@ -119,9 +126,7 @@ def step(thread: Thread, agent: AgentSpec, model: Model, record: Record) -> Thre
         case Finish(message):
             return record(Done(message=message, basis=len(thread.events)))
         case AskHuman(question):
-            return record(
-                HumanRequest(request_id=new_id(), kind="question", text=question, approvers=agent.approvers)
-            )
+            return record(_question(agent, question))
         case UseTool(tool, arguments) if tool.policy.needs_approval:
             call = ProposedCall(call_id=new_id(), tool=tool.name, arguments=arguments.model_dump(mode="json"))
             return record(_approval_request(agent, tool, call, f"Approve {describe_call(call)}?"))
@@ -144,7 +149,28 @@ def _approval_request(agent: AgentSpec, tool: Tool | None, call: ProposedCall, t
         text=text,
         call=call,
         approvers=agent.approvers_for(tool),
+        expiry=agent.expiry_for(tool),
     )
+
+
+def _question(agent: AgentSpec, text: str) -> HumanRequest:
+    return HumanRequest(
+        request_id=new_id(), kind="question", text=text, approvers=agent.approvers, expiry=agent.expiry
+    )
+
+
+def _stamping_deadlines(record: Record, clock: Clock) -> Record:
+    """``record`` that first sets a human request's deadline from its expiry and ``clock``.
+
+    The one place the loop reads a clock, so requests are made without one and ``reduce``
+    never needs one."""
+
+    def stamped(event: Event) -> Thread:
+        if isinstance(event, HumanRequest) and event.expires_at is None and event.expiry is not None:
+            event = event.model_copy(update={"expires_at": deadline(event.expiry, clock())})
+        return record(event)
+
+    return stamped
 
 
 def _run(tool: Tool, arguments: BaseModel, call_id: str, agent: AgentSpec, record: Record) -> Thread:
@@ -222,4 +248,4 @@ def _escalate_if_stuck(thread: Thread, agent: AgentSpec, record: Record) -> Thre
         f"I hit {thread.consecutive_errors} errors in a row and stopped retrying. "
         f"The last one: {last.message}. How should I proceed?"
     )
-    return record(HumanRequest(request_id=new_id(), kind="question", text=text, approvers=agent.approvers))
+    return record(_question(agent, text))

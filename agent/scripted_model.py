@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agent.events import Error, Event, HumanResponse, ToolResult, Trigger
+from agent.events import Error, Event, HumanResponse, RequestExpired, ToolResult, Trigger
 from agent.model import ModelCall, ModelError, ModelOutputInvalid, ModelRequest
 from agent.thread import without_ignored_responses
 
@@ -24,7 +24,8 @@ class Rule(BaseModel):
     after: str = Field(
         description=(
             "The last meaningful event this rule answers: 'trigger', 'tool_result:<tool>', "
-            "'error', 'human_response:approved|rejected|answered', a bare type, or '*'."
+            "'error', 'human_response:approved|rejected|answered', 'request_expired' (a request "
+            "that timed out), a bare type, or '*'."
         )
     )
     tool: str
@@ -51,6 +52,8 @@ def signature(event: Event) -> str | None:
             return "human_response:rejected"
         case HumanResponse():
             return "human_response:answered"
+        case RequestExpired(outcome="timed_out"):
+            return "request_expired"
         case _:
             return None
 

@@ -26,6 +26,7 @@ from agent.events import (
     HumanResponse,
     Paused,
     ProposedCall,
+    RequestExpired,
     Resumed,
     ToolCall,
     ToolResult,
@@ -78,6 +79,10 @@ class Thread(BaseModel):
         return next((e for e in self.events if isinstance(e, Trigger)), None)
 
     def request(self, request_id: str) -> HumanRequest | None:
+        """The request as it stands: while it is pending, its current approvers and deadline
+        (an expiry may have moved them), else as it was recorded."""
+        if self.pending is not None and self.pending.request_id == request_id:
+            return self.pending
         return next(
             (e for e in self.events if isinstance(e, HumanRequest) and e.request_id == request_id),
             None,
@@ -94,22 +99,28 @@ class _Stored(BaseModel):
     events: list[Event]
 
 
-def _settled_responses(events: tuple[Event, ...]) -> dict[str, HumanResponse]:
-    """The response that settled each answered request, by request id; reduce ignored all others."""
+def _applied(events: tuple[Event, ...]) -> list[Event]:
+    """The responses and expiries that changed the pending request; reduce ignored the others."""
     thread = Thread(id="", agent="")
-    settled: dict[str, HumanResponse] = {}
+    applied: list[Event] = []
     for event in events:
         before = thread.pending
         thread = reduce(thread, event)
-        if isinstance(event, HumanResponse) and before is not None and thread.pending is None:
-            settled[event.request_id] = event
-    return settled
+        if isinstance(event, HumanResponse | RequestExpired) and thread.pending != before:
+            applied.append(event)
+    return applied
+
+
+def _settled_responses(events: tuple[Event, ...]) -> dict[str, HumanResponse]:
+    """The response that settled each answered request, by request id; reduce ignored all others."""
+    return {e.request_id: e for e in _applied(events) if isinstance(e, HumanResponse)}
 
 
 def without_ignored_responses(events: Sequence[Event]) -> list[Event]:
-    """``events`` minus the responses reduce ignored (not an approver, unknown or settled request)."""
-    settled = _settled_responses(tuple(events))
-    return [e for e in events if not isinstance(e, HumanResponse) or settled.get(e.request_id) is e]
+    """``events`` minus the responses and expiries reduce ignored (not an approver, unknown or
+    settled request, a deadline that had moved on)."""
+    applied = {id(e) for e in _applied(tuple(events))}
+    return [e for e in events if not isinstance(e, HumanResponse | RequestExpired) or id(e) in applied]
 
 
 def may_answer(request: HumanRequest, responder: str) -> bool:
@@ -148,6 +159,8 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
             return {"pending": event}
         case HumanResponse():
             return _answer(thread, event)
+        case RequestExpired():
+            return _expire(thread, event)
         case Done(basis=basis) if basis is not None and _unanswered_trigger(thread, basis):
             return {}
         case Done():
@@ -183,6 +196,21 @@ def _answer(thread: Thread, response: HumanResponse) -> dict[str, Any]:
         return {}
     approved = pending.call if pending.kind == "approval" and response.approved else None
     return {"pending": None, "approved": approved, "consecutive_errors": 0}
+
+
+def _expire(thread: Thread, expired: RequestExpired) -> dict[str, Any]:
+    """Apply an expiry only to the request still waiting on the deadline it names."""
+    pending = thread.pending
+    if pending is None or pending.request_id != expired.request_id or pending.expires_at != expired.deadline:
+        return {}
+    if expired.outcome == "timed_out":
+        return {"pending": None}
+    asked_again = {
+        "approvers": expired.approvers,
+        "expires_at": expired.expires_at,
+        "stage": pending.stage + 1,
+    }
+    return {"pending": pending.model_copy(update=asked_again)}
 
 
 def _settle_status(thread: Thread) -> Thread:

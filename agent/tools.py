@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from agent.events import Expiry
+
 Handler = Callable[[Any], object]
 """Receives the validated arguments model; returns text or anything JSON-serializable."""
 
@@ -24,11 +26,13 @@ class Policy:
     ``needs_approval``: never run without an approval from one of ``approvers``
     (or the agent's approvers when empty). ``idempotent``: safe to run again when
     a worker died mid-call; otherwise an interrupted call goes to a human.
+    ``expiry``: the time limit on this tool's approval requests, instead of the agent's.
     """
 
     needs_approval: bool = False
     idempotent: bool = False
     approvers: tuple[str, ...] = ()
+    expiry: Expiry | None = None
 
 
 SAFE = Policy()

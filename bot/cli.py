@@ -17,6 +17,7 @@ from bot.settings import MissingSetting, Settings
 from bot.store import ThreadNotFound
 from bot.timeline import timeline
 from bot.web import thread_out
+from channels.config import ConfigError
 from channels.gateway import Conflict, NotAllowed
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,6 +36,7 @@ def friendly_errors(command: F) -> F:
             Conflict,
             NotAllowed,
             MissingSetting,
+            ConfigError,
             LookupError,
             ValueError,
         ) as exc:
@@ -94,13 +96,10 @@ def worker(burst: bool) -> None:
 @main.command()
 @friendly_errors
 def scheduler() -> None:
-    """Sweep for threads whose worker died and queue them again."""
-    from bot.recovery import recover_stalled
+    """Launch scheduled threads, expire overdue human requests, re-queue stalled threads."""
+    from bot.scheduler import Scheduler
 
-    rt = _runtime()
-    while True:
-        recover_stalled(rt)
-        time.sleep(rt.settings.sweep_interval)
+    Scheduler.from_runtime(_runtime()).run()
 
 
 @main.command()

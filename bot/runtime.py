@@ -17,6 +17,7 @@ from rq import Queue, Retry
 from agent.definition import AgentSpec, Registry
 from agent.events import (
     Cancelled,
+    Clock,
     Event,
     HumanResponse,
     Origin,
@@ -24,6 +25,7 @@ from agent.events import (
     Resumed,
     Trigger,
     new_id,
+    utcnow,
 )
 from agent.model import Model
 from agent.thread import FINAL, Status, Thread, fork, may_answer
@@ -51,6 +53,8 @@ class Runtime:
     """Each channel's outbound side, by the channel name in a trigger's origin."""
     models: dict[str, Model] = field(default_factory=dict)
     """Models by agent name; filled from settings on first use unless given."""
+    clock: Clock = field(default=utcnow)
+    """"Now" for the deadlines of human requests; tests pass a clock they control."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -88,17 +92,22 @@ class Runtime:
     def record(self, thread: Thread, event: Event) -> Appended:
         """Append an event and hand it to the thread's channel if people should see it."""
         appended = self.store.append(thread, event)
-        if appended.applied and outbox.wants(self.outbound, appended.thread, event):
+        if appended.applied:
+            self.announce(appended.thread, event)
+        return appended
+
+    def announce(self, thread: Thread, event: Event) -> None:
+        """Queue the delivery of a stored event, if the thread's channel shows its kind."""
+        if outbox.wants(self.outbound, thread, event):
             self.outbound_queue.enqueue(
                 "bot.worker.deliver_job",
-                appended.thread.id,
+                thread.id,
                 event.id,
                 retry=outbox.DELIVERY_RETRY,
                 result_ttl=60,
                 failure_ttl=7 * 24 * 3600,
-                description=f"deliver {event.type} of thread {appended.thread.id}",
+                description=f"deliver {event.type} of thread {thread.id}",
             )
-        return appended
 
     def deliver(self, thread_id: str, event_id: str) -> None:
         """Show one event through the thread's channel and keep the channel's receipt."""

@@ -44,6 +44,18 @@ class Settings(BaseSettings):
     sweep_interval: float = Field(default=5.0, alias="OUTERLOOP_SWEEP_INTERVAL")
     """Seconds between the scheduler's sweeps for threads whose worker died."""
     log_format: str = Field(default="console", alias="OUTERLOOP_LOG_FORMAT")
+    request_ttl: float | None = Field(default=None, gt=0, alias="OUTERLOOP_REQUEST_TTL")
+    """Seconds the bundled agents' human requests wait before a reminder, an escalation or a
+    time-out; unset: they wait until answered."""
+    request_reminders: int = Field(default=0, ge=0, alias="OUTERLOOP_REQUEST_REMINDERS")
+    escalation_approvers: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), alias="OUTERLOOP_ESCALATION_APPROVERS"
+    )
+    """Who an unanswered request moves to after the reminders (comma-separated)."""
+    schedules_file: Path | None = Field(default=None, alias="OUTERLOOP_SCHEDULES")
+    """A TOML file of cron schedules that launch threads (``outerloop scheduler`` runs them)."""
+    webhooks_file: Path | None = Field(default=None, alias="OUTERLOOP_WEBHOOKS")
+    """A TOML file of webhooks, served at ``POST /webhooks/{name}``."""
 
     # The email inbox (``outerloop smtp``) and outbound mail; see the README's "Email" section.
     smtp_listen_host: str = "127.0.0.1"
@@ -79,7 +91,7 @@ class Settings(BaseSettings):
             }
         return value
 
-    @field_validator("approvers", "smtp_allowed_senders", mode="before")
+    @field_validator("approvers", "escalation_approvers", "smtp_allowed_senders", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

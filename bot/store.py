@@ -7,7 +7,9 @@ Layout (all keys under ``ol:``):
 - ``status:{status}`` and ``agent:{name}`` sets, ``threads`` sorted set by creation time;
 - ``dedupe:{key}`` the thread a stable delivery key went to (invariant 3);
 - ``route:{key}`` the thread a channel conversation maps to (a Slack thread, an email chain);
-- ``receipt:{event id}`` what a channel needs to find the message it sent for an event.
+- ``receipt:{event id}`` what a channel needs to find the message it sent for an event;
+- ``expiries`` sorted set of the threads whose pending human request has a deadline, scored
+  by it, so the scheduler finds due requests without scanning threads.
 
 An append is a compare-and-set on the thread's length: the caller folds the event
 into the thread it has, and the Lua script writes it only if nobody appended in
@@ -24,15 +26,16 @@ from typing import cast
 import redis
 
 from agent.events import EVENT_ADAPTER, Event
-from agent.thread import Status, Thread, reduce, replay
+from agent.thread import FINAL, Status, Thread, reduce, replay
 
 PREFIX = "ol"
 DEDUPE_TTL = 7 * 24 * 3600
 """How long a delivery key is remembered; Slack and mail servers retry within hours."""
 
 _APPEND = """
--- KEYS: events, meta, dedupe, old status set, new status set, agent set, threads zset
--- ARGV: event json, expected length, thread id, agent, new status, now, has dedupe key, dedupe ttl
+-- KEYS: events, meta, dedupe, old status set, new status set, agent set, threads zset, expiries zset
+-- ARGV: event json, expected length, thread id, agent, new status, now, has dedupe key, dedupe ttl,
+--       deadline of the pending request ('' when none)
 if ARGV[7] == '1' then
   local seen = redis.call('GET', KEYS[3])
   if seen then return {0, seen} end
@@ -49,6 +52,11 @@ end
 redis.call('HSET', KEYS[2], 'status', ARGV[5], 'version', length + 1, 'updated_at', ARGV[6])
 redis.call('SREM', KEYS[4], ARGV[3])
 redis.call('SADD', KEYS[5], ARGV[3])
+if ARGV[9] == '' then
+  redis.call('ZREM', KEYS[8], ARGV[3])
+else
+  redis.call('ZADD', KEYS[8], tonumber(ARGV[9]), ARGV[3])
+end
 return {1, tostring(length + 1)}
 """
 
@@ -93,6 +101,14 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _deadline(thread: Thread) -> str:
+    """The expiries index score of ``thread``: its pending request's deadline, or '' for none."""
+    pending = thread.pending
+    if pending is None or pending.expires_at is None or thread.status in FINAL:
+        return ""
+    return repr(pending.expires_at.timestamp())
+
+
 class Store:
     def __init__(self, connection: redis.Redis) -> None:
         self.redis = connection
@@ -117,6 +133,12 @@ class Store:
                 return result
             thread = self.refresh(thread)
 
+    def append_if_current(self, thread: Thread, event: Event) -> Appended | None:
+        """Append ``event`` only if nothing was appended since ``thread`` was loaded; None if
+        something was (load again and decide again). For events decided on the thread's
+        state, such as an expiry that must not land after an answer."""
+        return self._try_append(thread, event)
+
     def submit(self, thread_id: str, event: Event) -> Appended:
         """Append to a stored thread by id (what channels and the API use)."""
         return self.append(self.load(thread_id), event)
@@ -132,6 +154,7 @@ class Store:
                 key("status", folded.status.value),
                 key("agent", thread.agent),
                 key("threads"),
+                key("expiries"),
             ],
             args=[
                 EVENT_ADAPTER.dump_json(event),
@@ -142,6 +165,7 @@ class Store:
                 time.time(),
                 "1" if event.key else "0",
                 DEDUPE_TTL,
+                _deadline(folded),
             ],
         )
         if outcome == 0:
@@ -149,6 +173,11 @@ class Store:
         if outcome == -1:
             return None
         return Appended(thread=folded, applied=True)
+
+    def expiring(self, until: float) -> list[str]:
+        """Threads whose pending request's deadline is at or before ``until`` (a Unix time)."""
+        due = cast(list[bytes], self.redis.zrangebyscore(key("expiries"), "-inf", until))
+        return [_text(raw) for raw in due]
 
     def refresh(self, thread: Thread) -> Thread:
         """``thread`` with any events stored after the ones it holds folded in."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 from agent.events import (
     AgentMessage,
@@ -15,6 +16,7 @@ from agent.events import (
     HumanRequest,
     HumanResponse,
     Paused,
+    RequestExpired,
     Resumed,
     ToolCall,
     ToolResult,
@@ -33,6 +35,8 @@ def timeline(thread: Thread) -> str:
     if thread.pending is not None:
         how = "--approve | --reject REASON" if thread.pending.kind == "approval" else "--answer TEXT"
         lines.append(f"waiting on request {thread.pending.request_id}: outerloop respond {thread.id} {how}")
+        if thread.pending.expires_at is not None:
+            lines.append(f"it expires at {thread.pending.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
     return "\n".join(lines)
 
 
@@ -55,6 +59,11 @@ def describe(event: Event) -> str:
         case HumanResponse(responder=who, approved=approved, comment=comment, answer=answer):
             verdict = {True: "approved", False: "rejected", None: "answered"}[approved]
             return f"{who} {verdict}" + (f": {answer or comment}" if answer or comment else "")
+        case RequestExpired(outcome="timed_out", request_id=request_id):
+            return f"request {request_id} timed out unanswered"
+        case RequestExpired(outcome=outcome, approvers=approvers, expires_at=expires_at):
+            until = f" until {expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if expires_at else ""
+            return f"{outcome}: asking {', '.join(approvers) or 'anyone'}{until}"
         case AgentMessage(text=text) | Done(message=text):
             return text
         case Paused(by=by, reason=reason) | Cancelled(by=by, reason=reason):

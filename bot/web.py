@@ -21,6 +21,7 @@ from agent.events import EVENTS_ADAPTER
 from agent.thread import Status, Thread
 from bot.runtime import Runtime
 from bot.store import Appended, ThreadNotFound
+from bot.webhooks import install_webhooks
 from channels.gateway import Conflict, NotAllowed
 
 log = structlog.get_logger(__name__)
@@ -89,6 +90,7 @@ def create_app(rt: Runtime) -> FastAPI:
             raise Unauthorized("missing or wrong bearer token")
 
     _install_error_handlers(app)
+    install_webhooks(app, rt)
     auth = [Depends(authorized)]
 
     @app.get("/healthz")

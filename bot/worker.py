@@ -72,7 +72,7 @@ def _run(rt: Runtime, thread: Thread) -> Thread:
         spec = rt.agents.get(thread.agent)
     except UnknownAgent as exc:
         return record(Failed(reason=str(exc)))
-    return advance(thread, spec, rt.model(spec), record=record)
+    return advance(thread, spec, rt.model(spec), record=record, clock=rt.clock)
 
 
 def deliver_job(thread_id: str, event_id: str) -> None:

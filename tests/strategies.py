@@ -24,12 +24,14 @@ from agent.events import (
     Error,
     ErrorSource,
     Event,
+    Expiry,
     Failed,
     HumanRequest,
     HumanResponse,
     Origin,
     Paused,
     ProposedCall,
+    RequestExpired,
     Resumed,
     ToolCall,
     ToolResult,
@@ -116,6 +118,15 @@ def _human_request(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) ->
         call=proposed if kind == "approval" else None,
         approvers=tuple(draw(st.lists(st.sampled_from(APPROVERS), unique=True))),
         expires_at=draw(st.none() | st.just(stamp["at"] + timedelta(hours=1))),
+        expiry=draw(
+            st.none()
+            | st.builds(
+                Expiry,
+                wait=st.just(timedelta(hours=1)),
+                reminders=st.integers(0, 2),
+                escalate_to=st.just(("bob",)),
+            )
+        ),
     )
     history.requests.append(request)
     return request
@@ -133,6 +144,20 @@ def _human_response(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -
         approved=draw(st.none() | st.booleans()),
         comment=draw(st.none() | texts),
         answer=draw(st.none() | texts),
+    )
+
+
+def _request_expired(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    """Expires an earlier request, at its deadline or a wrong one (as a stale sweep would)."""
+    request = draw(st.sampled_from(history.requests[::-1])) if history.requests else None
+    deadline = request.expires_at if request is not None and request.expires_at else stamp["at"]
+    return RequestExpired(
+        **stamp,
+        request_id=request.request_id if request is not None else draw(ids),
+        deadline=draw(st.just(deadline) | st.just(deadline - timedelta(minutes=1))),
+        outcome=draw(st.sampled_from(("reminded", "escalated", "timed_out"))),
+        approvers=tuple(draw(st.lists(st.sampled_from(APPROVERS), unique=True))),
+        expires_at=draw(st.none() | st.just(stamp["at"] + timedelta(hours=1))),
     )
 
 
@@ -169,6 +194,7 @@ _ONGOING: tuple[_Builder, ...] = (
     _error,
     _human_request,
     _human_response,
+    _request_expired,
     _agent_message,
     _done,
     _paused,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+from datetime import timedelta
 from pathlib import Path
 
 from agent.definition import Registry
+from agent.events import Expiry
 from bot.agents.deploy import deploy_agent
 from bot.settings import Settings
 
@@ -24,4 +26,17 @@ def load_registry(settings: Settings) -> Registry:
 
 def bundled_agents(settings: Settings) -> Registry:
     repo = settings.deploy_repo or Path(".")
-    return Registry([deploy_agent(repo, settings.deploy_command, settings.approvers)])
+    return Registry(
+        [deploy_agent(repo, settings.deploy_command, settings.approvers, request_expiry(settings))]
+    )
+
+
+def request_expiry(settings: Settings) -> Expiry | None:
+    """The time limit on the bundled agents' human requests (``OUTERLOOP_REQUEST_*``)."""
+    if settings.request_ttl is None:
+        return None
+    return Expiry(
+        wait=timedelta(seconds=settings.request_ttl),
+        reminders=settings.request_reminders,
+        escalate_to=settings.escalation_approvers,
+    )

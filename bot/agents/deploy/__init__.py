@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from agent.definition import AgentSpec
+from agent.events import Expiry
 from agent.tools import NEEDS_APPROVAL, READ_ONLY, Tool
 
 HERE = Path(__file__).parent
@@ -76,13 +77,16 @@ class DeployTools:
         return f"deployed {arguments.tag} to {arguments.environment}\n{tail}".strip()
 
 
-def deploy_agent(repo: Path, command: str, approvers: tuple[str, ...] = ()) -> AgentSpec:
+def deploy_agent(
+    repo: Path, command: str, approvers: tuple[str, ...] = (), expiry: Expiry | None = None
+) -> AgentSpec:
     handlers = DeployTools(repo, command)
     return AgentSpec(
         name="deploy",
         description="It lists the git tags of one repository and deploys a tag after a human approves.",
         prompt=HERE / "prompt.md",
         approvers=approvers,
+        expiry=expiry,
         script=SCRIPT,
         tools=(
             Tool("list_tags", "List the git tags, newest first.", ListTags, handlers.list_tags, READ_ONLY),
