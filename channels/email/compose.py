@@ -5,7 +5,8 @@ knows (the mails people sent in, and the mails sent out, found by their receipts
 its References the chain of them, so every client files it under the same conversation;
 the subject stays "Re: <first subject>" because Gmail also threads by subject. A thread
 started by a schedule has no mail to answer: its first mail starts the conversation.
-A request mail says how to answer, and its Reply-To carries the request's token.
+A request mail (and a reminder or an escalation of it) says how to answer, and its Reply-To
+carries a token for the request.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from agent.events import AgentMessage, Done, Event, Failed, HumanRequest, Origin, Trigger
+from agent.events import AgentMessage, Done, Event, Failed, HumanRequest, Origin, RequestExpired, Trigger
 from agent.thread import Thread
 from channels.email import CHANNEL
 from channels.email.addresses import domain_of, tagged, trimmed
 from channels.email.replies import new_token, request_message_id
 from channels.gateway import Receipts
 
-SHOWN = frozenset({"agent_message", "human_request", "done", "failed"})
+SHOWN = frozenset({"agent_message", "human_request", "request_expired", "done", "failed"})
 """The events people on an email thread get a mail for."""
 REFERENCES_SENT = 20
 SUBJECT_LENGTH = 78
@@ -47,16 +48,17 @@ class Composed:
 def compose(thread: Thread, event: Event, receipts: Receipts, letterhead: Letterhead) -> Composed | None:
     """The mail showing ``event`` to the thread's people; None when there is nothing to send."""
     origins = [e.origin for e in thread.events if isinstance(e, Trigger) and e.origin.channel == CHANNEL]
-    body = _body(event)
+    ask = _asking(thread, event)
+    body = _request_body(*ask) if ask else _body(event)
     to = _unique(a for o in origins for a in o.address.get("to", "").split(","))
     if body is None or not to:
         return None
     inbox = origins[0].address.get("inbox") or letterhead.inbox
-    cc = _approvers_to_ask(event, to)
+    cc = [a for a in _unique(ask[1] if ask else ()) if "@" in a and a not in to]
     message_id = make_msgid(domain=domain_of(inbox)).strip("<>")
     reply_to = inbox
-    if isinstance(event, HumanRequest):
-        token = new_token(event.request_id)
+    if ask:
+        token = new_token(ask[0].request_id)
         reply_to = tagged(inbox, token)
         message_id = request_message_id(token, domain_of(inbox))
     chain = _conversation(thread, event, receipts)
@@ -87,16 +89,39 @@ def _body(event: Event) -> str | None:
             return message
         case Failed(reason=reason):
             return f"I had to stop working on this: {reason}"
-        case HumanRequest():
-            return _request_body(event)
+        case RequestExpired(outcome="timed_out"):
+            return "Nobody answered in time, so the request is closed unanswered (nothing was approved)."
         case _:
             return None
 
 
-def _request_body(request: HumanRequest) -> str:
+Asking = tuple[HumanRequest, tuple[str, ...], str]
+"""A mail that asks people: the request, who is asked now, and a line to open with."""
+
+
+def _asking(thread: Thread, event: Event) -> Asking | None:
+    if isinstance(event, HumanRequest):
+        return event, event.approvers, ""
+    if not isinstance(event, RequestExpired) or event.outcome == "timed_out":
+        return None
+    asked = next(
+        (e for e in thread.events if isinstance(e, HumanRequest) and e.request_id == event.request_id), None
+    )
+    if asked is None:
+        return None
+    if event.outcome == "reminded":
+        return asked, event.approvers, "Reminder: this still waits for an answer.\n\n"
+    return (
+        asked,
+        event.approvers,
+        f"Nobody answered in time, so this now goes to {', '.join(event.approvers)}.\n\n",
+    )
+
+
+def _request_body(request: HumanRequest, approvers: tuple[str, ...], opening: str) -> str:
     who = (
-        f"Only a reply from {', '.join(request.approvers)} counts."
-        if request.approvers
+        f"Only a reply from {', '.join(approvers)} counts."
+        if approvers
         else "Only a reply from an allowed sender counts."
     )
     if request.kind == "question":
@@ -107,14 +132,7 @@ def _request_body(request: HumanRequest) -> str:
             "    approve\n"
             "    reject: <your reason>\n"
         )
-    return f"{request.text}\n\n{how}\n{who} Keep the reply address: it is how this request is found."
-
-
-def _approvers_to_ask(event: Event, to: list[str]) -> list[str]:
-    """A request also goes to its approvers who have an address and are not on the thread."""
-    if not isinstance(event, HumanRequest):
-        return []
-    return [a for a in _unique(event.approvers) if "@" in a and a not in to]
+    return f"{opening}{request.text}\n\n{how}\n{who} Keep the reply address: it is how this request is found."
 
 
 def _conversation(thread: Thread, event: Event, receipts: Receipts) -> list[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import structlog
 
 from agent.events import HumanRequest
-from agent.thread import may_answer
+from agent.thread import Thread, may_answer
 from channels.email.addresses import domain_of, normalize, route, split_tag
 from channels.email.parse import InboundMail
 from channels.email.status import ACCEPTED, DUPLICATE, Refused
@@ -76,7 +76,10 @@ def read_answer(request: HumanRequest, text: str) -> Answer:
 
 def answer_by_mail(gateway: Gateway, address: str, mail: InboundMail) -> str:
     """Apply ``mail``, sent to the reply address ``address``, as the answer to its request."""
-    thread_id, request = _request_of(gateway, address)
+    thread, request = _request_of(gateway, address)
+    key = route(mail.identity)
+    if not _waiting(thread, request.request_id, key):
+        return DUPLICATE  # this very mail answered it: a redelivery
     # Addresses compare case-insensitively; the kernel checks approvers as written.
     responder = next((a for a in request.approvers if normalize(a) == mail.author), mail.author)
     if not may_answer(request, responder):
@@ -85,10 +88,9 @@ def answer_by_mail(gateway: Gateway, address: str, mail: InboundMail) -> str:
         answer = read_answer(request, mail.text)
     except UnreadableAnswer as exc:
         raise Refused(550, "5.6.0", str(exc)) from exc
-    key = route(mail.identity)
     try:
         submitted = gateway.respond(
-            thread_id,
+            thread.id,
             request.request_id,
             responder,
             approved=answer.approved,
@@ -96,16 +98,13 @@ def answer_by_mail(gateway: Gateway, address: str, mail: InboundMail) -> str:
             answer=answer.answer,
             key=key,
         )
-    except Conflict as exc:
-        settled = gateway.load(thread_id).response_to(request.request_id)
-        if settled is not None and settled.key == key:
-            return DUPLICATE  # this very mail answered it: a redelivery
-        raise Refused(550, "5.7.1", f"{exc}; nothing changed") from exc
-    except NotAllowed as exc:
+    except (Conflict, NotAllowed) as exc:  # another answer or an expiry got there first
+        if not _waiting(gateway.load(thread.id), request.request_id, key):
+            return DUPLICATE
         raise Refused(550, "5.7.1", f"{exc}; nothing changed") from exc
     log.info(
         "email.answered",
-        thread_id=thread_id,
+        thread_id=thread.id,
         request_id=request.request_id,
         responder=responder,
         approved=answer.approved,
@@ -114,7 +113,19 @@ def answer_by_mail(gateway: Gateway, address: str, mail: InboundMail) -> str:
     return ACCEPTED if submitted.applied else DUPLICATE
 
 
-def _request_of(gateway: Gateway, address: str) -> tuple[str, HumanRequest]:
+def _waiting(thread: Thread, request_id: str, key: str) -> bool:
+    """Whether the request still waits for an answer: False when the mail with ``key``
+    answered it already (a redelivery); refused when anything else closed it."""
+    settled = thread.response_to(request_id)
+    if settled is not None and settled.key == key:
+        return False
+    if thread.pending is not None and thread.pending.request_id == request_id:
+        return True
+    closed = f"already answered by {settled.responder}" if settled else "no longer waiting for an answer"
+    raise Refused(550, "5.7.1", f"the request was {closed}; nothing changed")
+
+
+def _request_of(gateway: Gateway, address: str) -> tuple[Thread, HumanRequest]:
     """The thread and request a reply address was issued for; refused when it was not."""
     inbox, token = split_tag(address)
     unknown = Refused(550, "5.1.1", f"<{address}> is not the reply address of any request")
@@ -124,11 +135,13 @@ def _request_of(gateway: Gateway, address: str) -> tuple[str, HumanRequest]:
     if thread_id is None:
         raise unknown
     prefix = token[:REQUEST_PREFIX]
-    requests = [
-        e
-        for e in gateway.load(thread_id).events
-        if isinstance(e, HumanRequest) and e.request_id.startswith(prefix)
-    ]
-    if len(requests) != 1:
+    thread = gateway.load(thread_id)
+    ids = {
+        e.request_id for e in thread.events if isinstance(e, HumanRequest) and e.request_id.startswith(prefix)
+    }
+    if len(ids) != 1:
         raise unknown
-    return thread_id, requests[0]
+    # The request as it stands: a reminder or an escalation may have changed who may answer.
+    request = thread.request(ids.pop())
+    assert request is not None, "the id was just found among the thread's requests"
+    return thread, request
