@@ -6,9 +6,10 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from agent.events import Origin, Trigger
+from agent.events import Trigger
 from agent.thread import Status
 from bot.runtime import Runtime
+from channels.config import report_origin
 from channels.email.addresses import route
 from channels.email.server import InboxServer
 from tests.email_channel.conftest import ALICE, INBOX
@@ -56,7 +57,7 @@ def test_mail_approval_by_reply_and_a_threaded_result(
 def test_a_scheduled_thread_starts_a_fresh_conversation_that_replies_continue(
     runtime: Runtime, inbox: InboxServer, relay: Relay, deploy_log: Path
 ) -> None:
-    origin = Origin(channel="email", sender="schedule:nightly", address={"to": "ops@example.com"})
+    origin = report_origin("email:ops@example.com", sender="schedule:nightly")  # as schedules make it
     trigger = Trigger(text="nightly deploy", origin=origin)
     thread_id = runtime.converse("schedule:nightly:1", "deploy", trigger).thread.id
     step(runtime, thread_id)
