@@ -103,6 +103,19 @@ def scheduler() -> None:
 
 
 @main.command()
+@friendly_errors
+def smtp() -> None:
+    """Run the email inbox: mail to SMTP_RECIPIENTS starts threads; replies answer requests."""
+    from bot.smtp import run
+    from channels.email.server import InboxConfigError
+
+    try:
+        run(Settings())
+    except (InboxConfigError, OSError) as exc:
+        raise click.ClickException(f"the inbox cannot start: {exc}") from exc
+
+
+@main.command()
 @click.argument("text")
 @click.option("--agent", default="deploy", show_default=True, help="Which agent handles it.")
 @friendly_errors

@@ -19,7 +19,7 @@ import redis
 
 from bot.settings import DEV_REDIS_URL_FILE, STATE_DIR, Settings
 
-PROCESSES = ("web", "worker", "scheduler")
+PROCESSES = ("web", "worker", "scheduler", "smtp")
 
 
 class DevError(click.ClickException):
@@ -101,6 +101,8 @@ def run(settings: Settings) -> None:
         env["OUTERLOOP_DEPLOY_REPO"] = str(demo_repo(STATE_DIR / "demo-repo").resolve())
     if not settings.api_token:
         env["OUTERLOOP_API_TOKEN"] = secrets.token_urlsafe(24)
+    if not settings.smtp_allowed_senders:
+        env["SMTP_ALLOWED_SENDERS"] = "localhost"  # the local inbox takes mail from @localhost
     if settings.redis_url:
         _supervise(env, settings)
         return
@@ -111,6 +113,15 @@ def run(settings: Settings) -> None:
             _supervise(env, settings)
         finally:
             DEV_REDIS_URL_FILE.unlink(missing_ok=True)
+
+
+def _inbox_line(env: dict[str, str], settings: Settings) -> str:
+    inbox = ", ".join(settings.smtp_recipients) or "no address (set SMTP_RECIPIENTS)"
+    outbound = f"replies via {settings.smtp_host}" if settings.smtp_host else "replies off (set SMTP_HOST)"
+    return (
+        f"  smtp       {settings.smtp_listen_host}:{settings.smtp_listen_port}  mail to {inbox} "
+        f"from {env.get('SMTP_ALLOWED_SENDERS', ', '.join(settings.smtp_allowed_senders))}; {outbound}"
+    )
 
 
 def _supervise(env: dict[str, str], settings: Settings) -> None:
@@ -129,6 +140,7 @@ def _supervise(env: dict[str, str], settings: Settings) -> None:
                 f"  API token  {env['OUTERLOOP_API_TOKEN']}",
                 f"  model      {model}",
                 f"  deploy     repo {env['OUTERLOOP_DEPLOY_REPO']}",
+                _inbox_line(env, settings),
                 "Try, in another terminal:  outerloop launch 'deploy the latest tag'",
                 "Stop with Ctrl-C.",
             ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 STATE_DIR = Path(".outerloop")
 """Local state of ``outerloop dev``: the private Redis's data and the URL it listens on."""
 DEV_REDIS_URL_FILE = STATE_DIR / "redis-url"
+DEFAULT_EMAIL_AGENT = "deploy"
+"""The agent that mail to an inbox address without ``=agent`` goes to."""
 
 
 class MissingSetting(RuntimeError):
@@ -55,12 +57,51 @@ class Settings(BaseSettings):
     webhooks_file: Path | None = Field(default=None, alias="OUTERLOOP_WEBHOOKS")
     """A TOML file of webhooks, served at ``POST /webhooks/{name}``."""
 
-    @field_validator("approvers", "escalation_approvers", mode="before")
+    # The email inbox (``outerloop smtp``) and outbound mail; see the README's "Email" section.
+    smtp_listen_host: str = "127.0.0.1"
+    smtp_listen_port: int = 2525
+    smtp_recipients: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: {"outerloop@localhost": DEFAULT_EMAIL_AGENT}
+    )
+    """``address[=agent],...``: the addresses the inbox takes mail for, each with its agent."""
+    smtp_allowed_senders: Annotated[tuple[str, ...], NoDecode] = ()
+    """Addresses and domains that may mail the inbox; empty refuses everyone."""
+    smtp_data_size_limit: int = 10 * 1024 * 1024
+    smtp_tls_cert: Path | None = None
+    smtp_tls_key: Path | None = None
+    smtp_require_tls: bool = False
+    smtp_listen_username: str | None = None
+    smtp_listen_password: str | None = None
+    smtp_host: str | None = None
+    """The relay outbound mail goes through; unset, no mail is sent."""
+    smtp_port: int = 587
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str | None = None
+    """The From: of outbound mail; unset, the first of ``smtp_recipients``."""
+
+    @field_validator("smtp_recipients", mode="before")
+    @classmethod
+    def _recipients(cls, value: object) -> object:
+        if isinstance(value, str):
+            entries = (part.strip().partition("=") for part in value.split(",") if part.strip())
+            return {
+                address.strip().lower(): agent.strip() or DEFAULT_EMAIL_AGENT for address, _, agent in entries
+            }
+        return value
+
+    @field_validator("approvers", "escalation_approvers", "smtp_allowed_senders", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @property
+    def email_sender(self) -> str:
+        """The From: of outbound mail."""
+        return self.smtp_from or next(iter(self.smtp_recipients), "outerloop@localhost")
 
     def require_redis_url(self) -> str:
         """``REDIS_URL``, else the private Redis of an ``outerloop dev`` running here."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import smtplib
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,7 @@ def test_help_lists_every_command() -> None:
         "web",
         "worker",
         "scheduler",
+        "smtp",
         "launch",
         "threads",
         "show",
@@ -79,8 +81,9 @@ def test_cli_errors_are_one_clear_line(env: dict[str, str]) -> None:
 
 
 def test_dev_runs_everything_with_a_private_redis_from_launch_to_done(tmp_path: Path) -> None:
-    port = free_port()
+    port, smtp_port = free_port(), free_port()
     env = {**os.environ, "PORT": str(port), "REDIS_URL": "", "ANTHROPIC_API_KEY": "", "OUTERLOOP_AGENTS": ""}
+    env["SMTP_LISTEN_PORT"] = str(smtp_port)
     for name in ("OUTERLOOP_DEPLOY_REPO", "OUTERLOOP_DEPLOY_COMMAND", "OUTERLOOP_API_TOKEN"):
         env.pop(name, None)
     env.pop("OUTERLOOP_AGENTS")
@@ -102,10 +105,15 @@ def test_dev_runs_everything_with_a_private_redis_from_launch_to_done(tmp_path: 
         outerloop("respond", thread_id, "--approve", env=local, cwd=tmp_path)
         wait_for(lambda: "status=done" in outerloop("show", thread_id, env=local, cwd=tmp_path), "done")
         assert "deployed v1.2.0 to staging" in outerloop("show", thread_id, env=local, cwd=tmp_path)
+        # The local inbox takes mail for outerloop@localhost from @localhost senders.
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+            client.sendmail("me@localhost", ["outerloop@localhost"], b"From: me@localhost\r\nSubject: hi\r\n")
+        assert len(outerloop("threads", env=local, cwd=tmp_path).splitlines()) == 2, "stored before the 250"
     finally:
         dev.send_signal(signal.SIGTERM)
         output, _ = dev.communicate(timeout=30)
     assert "Outerloop dev is up" in output and "scripted (no ANTHROPIC_API_KEY)" in output
+    assert f"smtp       127.0.0.1:{smtp_port}  mail to outerloop@localhost from localhost" in output
     assert not (tmp_path / ".outerloop" / "redis-url").exists(), "the private Redis is gone with dev"
     assert dev.returncode == 0, output
 

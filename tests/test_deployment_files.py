@@ -11,7 +11,7 @@ from tests.services import REPO
 def test_every_procfile_process_is_an_outerloop_command() -> None:
     lines = (REPO / "Procfile").read_text().splitlines()
     processes = dict(line.split(": ", 1) for line in lines if line.strip())
-    assert set(processes) == {"web", "worker", "scheduler"}
+    assert set(processes) == {"web", "worker", "scheduler", "smtp"}
     for name, command in processes.items():
         assert command == f"outerloop {name}"
         assert name in main.commands
@@ -26,3 +26,11 @@ def test_fly_runs_the_same_processes_and_checks_health() -> None:
     assert service["processes"] == ["web"]
     assert service["internal_port"] == int(fly["env"]["PORT"])
     assert service["checks"][0]["path"] == "/healthz"
+
+
+def test_fly_takes_mail_on_port_25_for_the_inbox() -> None:
+    fly = tomllib.loads((REPO / "fly.toml").read_text())
+    (inbox,) = [service for service in fly["services"] if service["processes"] == ["smtp"]]
+    assert inbox["internal_port"] == int(fly["env"]["SMTP_LISTEN_PORT"])
+    assert [port["port"] for port in inbox["ports"]] == [25]
+    assert fly["env"]["SMTP_LISTEN_HOST"] == "0.0.0.0"

@@ -1,0 +1,147 @@
+"""Answers by email: per-request reply tokens, and an answer mail -> ``Gateway.respond``.
+
+A request mail's Reply-To is the inbox plus-addressed with a token (``bot+TOKEN@example.com``):
+the first characters of the request id, then 120 random bits. The request mail's own
+Message-ID is a one-way hash of the token, and the runtime maps that Message-ID to the
+thread (the receipt's route), so the token alone finds its thread and request again —
+while the Message-ID, which travels in every later References header, does not give the
+token away. An answer must carry a token we issued AND come from an allowed approver of
+that request (invariant 7); anything else is refused and changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+import structlog
+
+from agent.events import HumanRequest
+from agent.thread import Thread, may_answer
+from channels.email.addresses import domain_of, normalize, route, split_tag
+from channels.email.parse import InboundMail
+from channels.email.status import ACCEPTED, DUPLICATE, Refused
+from channels.gateway import Conflict, Gateway, NotAllowed
+
+log = structlog.get_logger(__name__)
+
+REQUEST_PREFIX = 10
+"""Characters of the request id a token starts with, to tell a thread's requests apart."""
+_TOKEN = re.compile(rf"[0-9a-f]{{{REQUEST_PREFIX}}}[a-z2-7]{{24}}")
+_APPROVE = re.compile(r"^(approve|approved)\s*[.!]?$", re.IGNORECASE)
+_REJECT = re.compile(r"^(reject|rejected)\b\s*[:.,-]?\s*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def new_token(request_id: str) -> str:
+    """A fresh, unguessable token for answering ``request_id`` (lowercase: mail systems may
+    fold the case of addresses)."""
+    secret = base64.b32encode(secrets.token_bytes(15)).decode().lower()
+    return f"{request_id[:REQUEST_PREFIX]}{secret}"
+
+
+def request_message_id(token: str, domain: str) -> str:
+    """The Message-ID of the request mail whose reply address carries ``token``."""
+    return f"{hashlib.sha256(token.encode()).hexdigest()[:40]}.request@{domain}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    approved: bool | None = None
+    comment: str | None = None
+    answer: str | None = None
+
+
+class UnreadableAnswer(ValueError):
+    """The reply says neither approve nor reject (or answers a question with nothing)."""
+
+
+def read_answer(request: HumanRequest, text: str) -> Answer:
+    """``approve`` / ``reject: reason`` on the first line for an approval; any text for a question."""
+    text = text.strip()
+    if request.kind == "question":
+        if not text:
+            raise UnreadableAnswer("the reply is empty: write your answer above the quoted mail")
+        return Answer(answer=text)
+    first, _, rest = text.partition("\n")
+    if _APPROVE.match(first.strip()):
+        return Answer(approved=True, comment=rest.strip() or None)
+    rejected = _REJECT.match(text)
+    if rejected:
+        return Answer(approved=False, comment=rejected.group(2).strip() or None)
+    raise UnreadableAnswer('start the reply with "approve" or "reject: <reason>"; nothing changed')
+
+
+def answer_by_mail(gateway: Gateway, address: str, mail: InboundMail) -> str:
+    """Apply ``mail``, sent to the reply address ``address``, as the answer to its request."""
+    thread, request = _request_of(gateway, address)
+    key = route(mail.identity)
+    if not _waiting(thread, request.request_id, key):
+        return DUPLICATE  # this very mail answered it: a redelivery
+    # Addresses compare case-insensitively; the kernel checks approvers as written.
+    responder = next((a for a in request.approvers if normalize(a) == mail.author), mail.author)
+    if not may_answer(request, responder):
+        raise Refused(550, "5.7.1", f"{mail.author} may not answer this request; nothing changed")
+    try:
+        answer = read_answer(request, mail.text)
+    except UnreadableAnswer as exc:
+        raise Refused(550, "5.6.0", str(exc)) from exc
+    try:
+        submitted = gateway.respond(
+            thread.id,
+            request.request_id,
+            responder,
+            approved=answer.approved,
+            comment=answer.comment,
+            answer=answer.answer,
+            key=key,
+        )
+    except (Conflict, NotAllowed) as exc:  # another answer or an expiry got there first
+        if not _waiting(gateway.load(thread.id), request.request_id, key):
+            return DUPLICATE
+        raise Refused(550, "5.7.1", f"{exc}; nothing changed") from exc
+    log.info(
+        "email.answered",
+        thread_id=thread.id,
+        request_id=request.request_id,
+        responder=responder,
+        approved=answer.approved,
+        duplicate=not submitted.applied,
+    )
+    return ACCEPTED if submitted.applied else DUPLICATE
+
+
+def _waiting(thread: Thread, request_id: str, key: str) -> bool:
+    """Whether the request still waits for an answer: False when the mail with ``key``
+    answered it already (a redelivery); refused when anything else closed it."""
+    settled = thread.response_to(request_id)
+    if settled is not None and settled.key == key:
+        return False
+    if thread.pending is not None and thread.pending.request_id == request_id:
+        return True
+    closed = f"already answered by {settled.responder}" if settled else "no longer waiting for an answer"
+    raise Refused(550, "5.7.1", f"the request was {closed}; nothing changed")
+
+
+def _request_of(gateway: Gateway, address: str) -> tuple[Thread, HumanRequest]:
+    """The thread and request a reply address was issued for; refused when it was not."""
+    inbox, token = split_tag(address)
+    unknown = Refused(550, "5.1.1", f"<{address}> is not the reply address of any request")
+    if token is None or not _TOKEN.fullmatch(token):
+        raise unknown
+    thread_id = gateway.thread_of(route(request_message_id(token, domain_of(inbox))))
+    if thread_id is None:
+        raise unknown
+    prefix = token[:REQUEST_PREFIX]
+    thread = gateway.load(thread_id)
+    ids = {
+        e.request_id for e in thread.events if isinstance(e, HumanRequest) and e.request_id.startswith(prefix)
+    }
+    if len(ids) != 1:
+        raise unknown
+    # The request as it stands: a reminder or an escalation may have changed who may answer.
+    request = thread.request(ids.pop())
+    assert request is not None, "the id was just found among the thread's requests"
+    return thread, request

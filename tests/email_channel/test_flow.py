@@ -1,0 +1,107 @@
+"""Email from first mail to result, over real SMTP on loopback: our inbox, a capturing relay
+for what the bot sends, smtplib as the people's mail client."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from agent.events import Trigger
+from agent.thread import Status
+from bot.runtime import Runtime
+from channels.config import report_origin
+from channels.email.addresses import route
+from channels.email.server import InboxServer
+from tests.email_channel.conftest import ALICE, INBOX
+from tests.email_channel.servers import Relay, mail, send
+from tests.email_channel.test_answers import step
+from tests.services import Workers, wait_for
+
+
+def test_mail_approval_by_reply_and_a_threaded_result(
+    runtime: Runtime, inbox: InboxServer, relay: Relay, deploy_log: Path
+) -> None:
+    first = mail("Please deploy the latest tag to staging.")
+    send(inbox.config.port, first, ALICE, [INBOX])
+    thread_id = runtime.thread_of(route(str(first["Message-ID"])))
+    assert thread_id is not None
+    step(runtime, thread_id)
+
+    (request,) = relay.wait(1)
+    assert request.recipients == [ALICE] and request.sender == INBOX
+    assert request.header("Subject") == "Re: deploy the latest tag"
+    assert request.header("In-Reply-To") == first["Message-ID"]
+    assert request.header("References") == first["Message-ID"]
+    assert request.header("Reply-To").startswith("outerloop+")
+
+    send(inbox.config.port, mail("approve", replying_to=request), ALICE, [request.header("Reply-To")])
+    assert runtime.load(thread_id).status is Status.RUNNING
+    step(runtime, thread_id)
+
+    assert deploy_log.read_text() == "v1.1.0 staging\n"
+    _, result = relay.wait(2)
+    assert "Deployed. deployed v1.1.0 to staging" in result.text()
+    assert result.header("Subject") == "Re: deploy the latest tag"
+    assert result.header("In-Reply-To") == request.header("Message-ID")
+    assert result.header("References").split() == [first["Message-ID"], request.header("Message-ID")]
+    assert result.header("Reply-To") == INBOX
+    assert runtime.load(thread_id).status is Status.DONE
+
+    # Answering the result mail opens the thread again, with the new message.
+    send(inbox.config.port, mail("now production, please", replying_to=result), ALICE, [INBOX])
+    thread = runtime.load(thread_id)
+    assert thread.status is Status.RUNNING
+    assert [e.text for e in thread.events if isinstance(e, Trigger)][-1] == "now production, please"
+
+
+def test_a_scheduled_thread_starts_a_fresh_conversation_that_replies_continue(
+    runtime: Runtime, inbox: InboxServer, relay: Relay, deploy_log: Path
+) -> None:
+    origin = report_origin("email:ops@example.com", sender="schedule:nightly")  # as schedules make it
+    trigger = Trigger(text="nightly deploy", origin=origin)
+    thread_id = runtime.converse("schedule:nightly:1", "deploy", trigger).thread.id
+    step(runtime, thread_id)
+    (request,) = relay.wait(1)
+    assert request.recipients == ["ops@example.com", ALICE], "the approver is asked too"
+    assert request.header("Subject") == "nightly deploy"
+    assert request.header("In-Reply-To") == "" and request.header("References") == ""
+    assert request.header("Auto-Submitted") == "auto-generated"
+
+    send(inbox.config.port, mail("approve", replying_to=request), ALICE, [request.header("Reply-To")])
+    step(runtime, thread_id)
+    _, result = relay.wait(2)
+    assert deploy_log.read_text() == "v1.1.0 staging\n"
+    assert result.header("Subject") == "Re: nightly deploy"
+    assert result.header("In-Reply-To") == request.header("Message-ID")
+
+
+def test_the_same_flow_through_the_smtp_and_worker_processes(
+    env: dict[str, str], runtime: Runtime, relay: Relay, workers: Workers, deploy_log: Path
+) -> None:
+    port = int(env["SMTP_LISTEN_PORT"])
+    workers.start(1, role="smtp")
+    workers.start(1)
+    wait_for(lambda: _listening(port), "outerloop smtp to listen")
+
+    first = mail("Please deploy the latest tag to staging.")
+    send(port, first, ALICE, [INBOX])
+    (request,) = relay.wait(1)
+    assert request.header("In-Reply-To") == first["Message-ID"]
+    answer = mail("approve\n\nthanks!", replying_to=request)
+    send(port, answer, ALICE, [request.header("Reply-To")])
+    send(port, answer, ALICE, [request.header("Reply-To")])  # delivered twice: one effect
+
+    _, result = relay.wait(2)
+    assert "deployed v1.1.0 to staging" in result.text()
+    assert result.header("In-Reply-To") == request.header("Message-ID")
+    assert deploy_log.read_text() == "v1.1.0 staging\n"
+    (thread_id,) = runtime.store.ids()
+    wait_for(lambda: runtime.load(thread_id).status is Status.DONE, "the thread to be done")
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
