@@ -15,7 +15,7 @@ from channels.email.server import InboxServer
 from tests.email_channel.conftest import ALICE, INBOX
 from tests.email_channel.servers import Relay, mail, send
 from tests.email_channel.test_answers import step
-from tests.services import Workers, wait_for
+from tests.services import Workers, cli_args, wait_for
 
 
 def test_mail_approval_by_reply_and_a_threaded_result(
@@ -79,7 +79,7 @@ def test_the_same_flow_through_the_smtp_and_worker_processes(
     env: dict[str, str], runtime: Runtime, relay: Relay, workers: Workers, deploy_log: Path
 ) -> None:
     port = int(env["SMTP_LISTEN_PORT"])
-    workers.start(1, role="smtp")
+    workers.start(1, args=cli_args("smtp"))
     workers.start(1)
     wait_for(lambda: _listening(port), "outerloop smtp to listen")
 
