@@ -149,6 +149,9 @@ class HumanResponse(_Event):
     approved: bool | None = None
     comment: str | None = None
     answer: str | None = None
+    via: str | None = None
+    """The approvers entry that let ``responder`` answer, when it is not the responder
+    themself: a group the channel found them in (e.g. a Slack user group)."""
 
 
 ExpiryOutcome = Literal["reminded", "escalated", "timed_out"]

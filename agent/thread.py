@@ -123,9 +123,14 @@ def without_ignored_responses(events: Sequence[Event]) -> list[Event]:
     return [e for e in events if not isinstance(e, HumanResponse | RequestExpired) or id(e) in applied]
 
 
-def may_answer(request: HumanRequest, responder: str) -> bool:
-    """Whether ``responder`` is allowed to answer ``request`` (invariant 7)."""
-    return not request.approvers or responder in request.approvers
+def may_answer(request: HumanRequest, responder: str, via: str | None = None) -> bool:
+    """Whether ``responder`` is allowed to answer ``request`` (invariant 7).
+
+    ``via`` names the approvers entry a channel found the responder under (a group the
+    channel checked their membership of); it counts only if the request lists it."""
+    if not request.approvers or responder in request.approvers:
+        return True
+    return via is not None and via in request.approvers
 
 
 def reduce(thread: Thread, event: Event) -> Thread:
@@ -192,7 +197,7 @@ def _answer(thread: Thread, response: HumanResponse) -> dict[str, Any]:
     pending = thread.pending
     if pending is None or pending.request_id != response.request_id:
         return {}
-    if not may_answer(pending, response.responder):
+    if not may_answer(pending, response.responder, response.via):
         return {}
     approved = pending.call if pending.kind == "approval" and response.approved else None
     return {"pending": None, "approved": approved, "consecutive_errors": 0}

@@ -181,6 +181,7 @@ class Runtime:
         comment: str | None = None,
         answer: str | None = None,
         key: str | None = None,
+        via: str | None = None,
     ) -> Appended:
         """Answer a pending human request, after checking it is pending and who may answer."""
         thread = self.store.load(thread_id)
@@ -192,7 +193,7 @@ class Runtime:
             raise Conflict(f"request {request_id} was already answered by {settled.responder}")
         if thread.pending is None or thread.pending.request_id != request_id:
             raise Conflict(f"request {request_id} is no longer pending")
-        if not may_answer(request, responder):
+        if not may_answer(request, responder, via):
             raise NotAllowed(
                 f"{responder} may not answer this request; approvers: {', '.join(request.approvers)}"
             )
@@ -207,6 +208,7 @@ class Runtime:
             comment=comment,
             answer=answer,
             key=key,
+            via=via,
         )
         return self.submit(thread, response)
 

@@ -49,8 +49,12 @@ class Gateway(Protocol):
         comment: str | None = None,
         answer: str | None = None,
         key: str | None = None,
+        via: str | None = None,
     ) -> Submitted:
-        """Answer a pending human request; raises ``Conflict``, ``NotAllowed`` or ``LookupError``."""
+        """Answer a pending human request; raises ``Conflict``, ``NotAllowed`` or ``LookupError``.
+
+        ``via``: the approvers entry the channel found ``responder`` under (a user group it
+        checked), recorded with the response so the fold can check it again."""
         ...
 
     def load(self, thread_id: str) -> Thread: ...

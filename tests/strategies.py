@@ -144,6 +144,7 @@ def _human_response(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -
         approved=draw(st.none() | st.booleans()),
         comment=draw(st.none() | texts),
         answer=draw(st.none() | texts),
+        via=draw(st.none() | st.sampled_from(allowed) | people),
     )
 
 

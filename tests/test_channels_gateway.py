@@ -5,13 +5,15 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import pytest
 from rq.job import Job
 
 from agent.events import Event, HumanRequest, Origin, Trigger
 from agent.thread import Thread
 from bot.runtime import Runtime
+from bot.settings import Settings
 from bot.worker import advance_thread
-from channels.gateway import Receipt, Receipts
+from channels.gateway import NotAllowed, Receipt, Receipts
 
 
 def said(text: str, key: str | None = None) -> Trigger:
@@ -89,3 +91,18 @@ def test_threads_from_channels_without_an_outbound_side_queue_no_deliveries(runt
     thread_id = runtime.launch("deploy", "ship it").thread.id
     advance_thread(runtime, thread_id)
     assert runtime.outbound_queue.count == 0
+
+
+def test_a_channel_may_answer_for_a_member_of_a_listed_group(settings: Settings) -> None:
+    settings.approvers = ("S-ops",)
+    runtime = Runtime.from_settings(settings)
+    thread_id = runtime.converse("test:r1", "deploy", said("ship it")).thread.id
+    thread = advance_thread(runtime, thread_id)
+    assert thread is not None and thread.pending is not None
+    with pytest.raises(NotAllowed, match="U7 may not answer"):
+        runtime.respond(thread_id, thread.pending.request_id, "U7", approved=True)
+    with pytest.raises(NotAllowed):
+        runtime.respond(thread_id, thread.pending.request_id, "U7", approved=True, via="S-other")
+    answered = runtime.respond(thread_id, thread.pending.request_id, "U7", approved=True, via="S-ops")
+    response = answered.thread.response_to(thread.pending.request_id)
+    assert response is not None and (response.responder, response.via) == ("U7", "S-ops")

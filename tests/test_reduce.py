@@ -168,6 +168,20 @@ def test_a_second_response_to_an_answered_request_changes_nothing() -> None:
     assert derived(reduce(thread, again)) == derived(thread)
 
 
+def test_a_response_via_a_listed_approver_entry_settles_the_request() -> None:
+    group_ask = ASK.model_copy(update={"approvers": ("S-ops",)})
+    member = HumanResponse(request_id=ASK.request_id, responder=STRANGER, approved=True, via="S-ops")
+    thread = fold([START, group_ask, member])
+    assert thread.pending is None and thread.approved == CALL
+    assert thread.response_to(ASK.request_id) == member
+
+
+def test_a_response_via_an_entry_the_request_does_not_list_changes_nothing() -> None:
+    thread = fold([START, ASK])
+    claimed = HumanResponse(request_id=ASK.request_id, responder=STRANGER, approved=True, via="S-other")
+    assert derived(reduce(thread, claimed)) == derived(thread)
+
+
 def test_anyone_may_answer_a_request_without_approvers() -> None:
     open_question = QUESTION.model_copy(update={"approvers": ()})
     thread = fold([START, open_question, ANSWER.model_copy(update={"responder": STRANGER})])
