@@ -143,6 +143,7 @@ class Runtime:
         trigger = Trigger(text=text, origin=origin or Origin(channel="api", sender="api"), key=key)
         appended = self.store.create(new_id(), agent, trigger)
         if appended.applied:
+            self.announce(appended.thread, trigger)
             self.enqueue(appended.thread.id)
             log.info("thread.launched", thread_id=appended.thread.id, agent=agent)
         return appended
@@ -161,6 +162,7 @@ class Runtime:
         except ThreadExists:  # another delivery created it between our two calls
             return self.submit(thread_id, trigger)
         if appended.applied:
+            self.announce(appended.thread, trigger)
             self.enqueue(thread_id)
             log.info("thread.launched", thread_id=thread_id, agent=agent, route=route)
         return appended

@@ -31,6 +31,9 @@ class RecordingChannel:
         if isinstance(event, HumanRequest):
             self.shown.append((event.type, None))
             return {"message": f"msg-{len(self.shown)}", "route": f"test:reply-to-msg-{len(self.shown)}"}
+        if isinstance(event, Trigger):
+            self.shown.append((event.type, None))
+            return None
         request = thread.pending or next(e for e in thread.events if isinstance(e, HumanRequest))
         self.shown.append((event.type, receipts.receipt(request.id)))
         return None
@@ -85,6 +88,16 @@ def test_requests_and_decisions_are_delivered_through_the_threads_channel(runtim
     # The decision is shown on the request's own message, found again by its receipt.
     assert channel.shown[1] == ("human_response", {"message": "msg-1", "route": "test:reply-to-msg-1"})
     assert [kind for kind, _ in channel.shown] == ["human_request", "human_response", "done"]
+
+
+def test_the_trigger_that_starts_a_thread_is_delivered_too(runtime: Runtime) -> None:
+    channel = RecordingChannel(interests=frozenset({"trigger"}))
+    runtime.outbound["test"] = channel
+    thread_id = runtime.converse("test:r1", "deploy", said("ship it")).thread.id
+    runtime.converse("test:r1", "deploy", said("to staging"))
+    run_deliveries(runtime)
+    assert [kind for kind, _ in channel.shown] == ["trigger", "trigger"]
+    assert runtime.load(thread_id).status.value == "running"
 
 
 def test_threads_from_channels_without_an_outbound_side_queue_no_deliveries(runtime: Runtime) -> None:
