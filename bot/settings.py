@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     """``module:function`` returning the ``Registry`` of agents this deployment runs."""
     api_token: str | None = Field(default=None, alias="OUTERLOOP_API_TOKEN")
     approvers: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="OUTERLOOP_APPROVERS")
+    tool_approvers: dict[str, tuple[str, ...]] = Field(default_factory=dict, alias="OUTERLOOP_TOOL_APPROVERS")
+    """Approvers per tool name, as JSON (``{"deploy": ["S123", "U456"]}``); overrides the agent's."""
     deploy_repo: Path | None = Field(default=None, alias="OUTERLOOP_DEPLOY_REPO")
     """Unset: the current directory (``outerloop dev`` makes a demo repository instead)."""
     deploy_command: str = Field(

@@ -13,6 +13,7 @@ from agent.loop import advance
 from agent.scripted_model import ScriptedModel
 from agent.thread import Status, Thread, reduce
 from bot.agents.deploy import SCRIPT, deploy_agent
+from bot.settings import Settings
 from tests.kernel_helpers import APPROVER, RecordingModel, events_of, respond, started
 
 TAGS = ("v1.0.0", "v1.1.0")
@@ -107,3 +108,15 @@ def test_the_deploy_agent_ignores_a_late_approval_after_a_rejection(
     assert thread.status is Status.DONE
     [done] = events_of(thread, Done)
     assert done.message == "Not deploying: freeze until Monday"
+
+
+def test_tool_approvers_replace_the_agents_approvers_for_that_tool(
+    deploy: AgentSpec, model: RecordingModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OUTERLOOP_TOOL_APPROVERS", '{"deploy": ["S0OPS", "U0LEAD"]}')
+    per_tool = Settings().tool_approvers
+    assert per_tool == {"deploy": ("S0OPS", "U0LEAD")}
+    guarded = deploy_agent(tmp_path, "true", approvers=(APPROVER,), tool_approvers=per_tool)
+    thread = advance(started("ship the latest release"), guarded, model)
+    assert thread.pending is not None and thread.pending.approvers == ("S0OPS", "U0LEAD")
+    assert guarded.approvers == (APPROVER,), "other requests still go to the agent's approvers"

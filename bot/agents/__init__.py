@@ -26,9 +26,14 @@ def load_registry(settings: Settings) -> Registry:
 
 def bundled_agents(settings: Settings) -> Registry:
     repo = settings.deploy_repo or Path(".")
-    return Registry(
-        [deploy_agent(repo, settings.deploy_command, settings.approvers, request_expiry(settings))]
+    deploy = deploy_agent(
+        repo,
+        settings.deploy_command,
+        settings.approvers,
+        request_expiry(settings),
+        tool_approvers=settings.tool_approvers,
     )
+    return Registry([deploy])
 
 
 def request_expiry(settings: Settings) -> Expiry | None:

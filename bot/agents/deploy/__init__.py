@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from agent.definition import AgentSpec
 from agent.events import Expiry
-from agent.tools import NEEDS_APPROVAL, READ_ONLY, Tool
+from agent.tools import NEEDS_APPROVAL, READ_ONLY, Policy, Tool
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "script.json"
@@ -78,9 +80,20 @@ class DeployTools:
 
 
 def deploy_agent(
-    repo: Path, command: str, approvers: tuple[str, ...] = (), expiry: Expiry | None = None
+    repo: Path,
+    command: str,
+    approvers: tuple[str, ...] = (),
+    expiry: Expiry | None = None,
+    tool_approvers: Mapping[str, tuple[str, ...]] | None = None,
 ) -> AgentSpec:
+    """``approvers`` answer the agent's requests; ``tool_approvers`` (by tool name) replace them
+    for approving that tool's calls, e.g. only the ops group may approve ``deploy``."""
     handlers = DeployTools(repo, command)
+    per_tool = tool_approvers or {}
+
+    def policy(name: str, base: Policy) -> Policy:
+        return replace(base, approvers=tuple(per_tool.get(name, base.approvers)))
+
     return AgentSpec(
         name="deploy",
         description="It lists the git tags of one repository and deploys a tag after a human approves.",
@@ -89,7 +102,19 @@ def deploy_agent(
         expiry=expiry,
         script=SCRIPT,
         tools=(
-            Tool("list_tags", "List the git tags, newest first.", ListTags, handlers.list_tags, READ_ONLY),
-            Tool("deploy", "Deploy a tag to an environment.", Deploy, handlers.deploy, NEEDS_APPROVAL),
+            Tool(
+                "list_tags",
+                "List the git tags, newest first.",
+                ListTags,
+                handlers.list_tags,
+                policy("list_tags", READ_ONLY),
+            ),
+            Tool(
+                "deploy",
+                "Deploy a tag to an environment.",
+                Deploy,
+                handlers.deploy,
+                policy("deploy", NEEDS_APPROVAL),
+            ),
         ),
     )
