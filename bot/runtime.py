@@ -232,7 +232,7 @@ class Runtime:
         thread = self.store.load(thread_id)
         if thread.status in FINAL:
             raise Conflict(f"thread {thread_id} is already {thread.status}")
-        return self.store.append(thread, Cancelled(by=by, reason=reason))
+        return self.record(thread, Cancelled(by=by, reason=reason))
 
     def fork(self, thread_id: str, at: int) -> Appended:
         """A new thread with the first ``at`` events of ``thread_id``, advanced from there."""
