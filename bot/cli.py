@@ -14,6 +14,7 @@ from agent.thread import Status
 from bot import logs
 from bot.runtime import Runtime
 from bot.settings import MissingSetting, Settings
+from bot.slack import SlackUnavailable
 from bot.store import ThreadNotFound
 from bot.timeline import timeline
 from bot.web import thread_out
@@ -37,6 +38,7 @@ def friendly_errors(command: F) -> F:
             NotAllowed,
             MissingSetting,
             ConfigError,
+            SlackUnavailable,
             LookupError,
             ValueError,
         ) as exc:
@@ -69,15 +71,16 @@ def dev() -> None:
 @main.command()
 @friendly_errors
 def web() -> None:
-    """Serve the API, the Slack endpoint and /healthz."""
+    """Serve the API, the Slack endpoint and /healthz (and Slack Socket Mode with SLACK_APP_TOKEN)."""
     import uvicorn
 
+    from bot.slack import socket_mode
     from bot.web import create_app
 
     settings = Settings()
-    uvicorn.run(
-        create_app(Runtime.from_settings(settings)), host=settings.host, port=settings.port, log_config=None
-    )
+    rt = Runtime.from_settings(settings)
+    with socket_mode(rt, settings):
+        uvicorn.run(create_app(rt), host=settings.host, port=settings.port, log_config=None)
 
 
 @main.command()

@@ -5,10 +5,13 @@ from __future__ import annotations
 from email.utils import parseaddr
 
 from bot.settings import Settings
+from bot.slack import slack_config
 from channels.email import CHANNEL as EMAIL
 from channels.email.compose import Letterhead
 from channels.email.outbound import EmailOutbound, RelayConfig
 from channels.gateway import Outbound
+from channels.slack.inbound import CHANNEL as SLACK
+from channels.slack.outbound import SlackOutbound
 
 
 def outbound_channels(settings: Settings) -> dict[str, Outbound]:
@@ -16,6 +19,9 @@ def outbound_channels(settings: Settings) -> dict[str, Outbound]:
     channels: dict[str, Outbound] = {}
     if settings.smtp_host:
         channels[EMAIL] = email_outbound(settings)
+    slack = slack_config(settings)
+    if slack is not None:
+        channels[SLACK] = SlackOutbound(slack.client())
     return channels
 
 

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     """A TOML file of cron schedules that launch threads (``outerloop scheduler`` runs them)."""
     webhooks_file: Path | None = Field(default=None, alias="OUTERLOOP_WEBHOOKS")
     """A TOML file of webhooks, served at ``POST /webhooks/{name}``."""
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    """An app-level token (``xapp-...``): receive Slack events over Socket Mode instead of HTTP."""
+    slack_api_url: str = "https://slack.com/api/"
+    slack_agent: str = Field(default="deploy", alias="OUTERLOOP_SLACK_AGENT")
+    """The agent that handles conversations started in Slack."""
 
     # The email inbox (``outerloop smtp``) and outbound mail; see the README's "Email" section.
     smtp_listen_host: str = "127.0.0.1"

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from agent.definition import UnknownAgent
 from agent.events import EVENTS_ADAPTER
 from agent.thread import Status, Thread
+from bot import slack
 from bot.runtime import Runtime
 from bot.store import Appended, ThreadNotFound
 from bot.webhooks import install_webhooks
@@ -143,6 +144,7 @@ def create_app(rt: Runtime) -> FastAPI:
     def fork(thread_id: str, body: ForkBody) -> ThreadRef:
         return _ref(rt.fork(thread_id, body.at))
 
+    slack.mount(app, rt, rt.settings)
     return app
 
 

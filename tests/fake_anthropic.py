@@ -21,9 +21,9 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
+
+from tests.local_server import LocalServer, QuietHandler
 
 JSON = dict[str, Any]
 
@@ -98,7 +98,7 @@ def overloaded_reply() -> Reply:
     return error_reply(529, "overloaded_error", "Overloaded", RETRY_NOW)
 
 
-class FakeAnthropic:
+class FakeAnthropic(LocalServer):
     """``POST /v1/messages`` on 127.0.0.1, answered from a queue of ``Reply``s.
 
     When the queue is empty the server answers 500 with ``x-should-retry: false``:
@@ -109,40 +109,16 @@ class FakeAnthropic:
         self.requests: list[RecordedRequest] = []
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, self))
-        self._thread = threading.Thread(target=self._serve, name="fake-anthropic", daemon=True)
+        super().__init__(partial(_Handler, self), "fake-anthropic")
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.origin
 
     def script(self, *replies: Reply) -> None:
         """Queue replies; each request takes the next one."""
         with self._lock:
             self._replies.extend(replies)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    def __enter__(self) -> FakeAnthropic:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _serve(self) -> None:
-        # ``shutdown`` waits for the loop's next poll; the default half second would
-        # dominate every test's teardown.
-        self._server.serve_forever(poll_interval=0.01)
 
     def _answer(self, request: RecordedRequest) -> Reply:
         with self._lock:
@@ -156,7 +132,7 @@ class FakeAnthropic:
             return self._replies.popleft()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     def __init__(self, fake: FakeAnthropic, *args: Any, **kwargs: Any) -> None:
         # Set before super().__init__, which handles the request right away.
         self.fake = fake
@@ -168,13 +144,4 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         reply = self.fake._answer(RecordedRequest(self.path, headers, body))
         payload = (reply.body if isinstance(reply.body, str) else json.dumps(reply.body)).encode()
-        self.send_response(reply.status)
-        self.send_header("content-type", reply.content_type)
-        self.send_header("content-length", str(len(payload)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output clean; the recorded requests say what happened."""
+        self.reply(reply.status, payload, reply.content_type, reply.headers)

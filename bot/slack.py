@@ -1,0 +1,89 @@
+"""The Slack channel wired in: its config from settings, ``POST /slack/events``, Socket Mode.
+
+HTTP is served when ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET`` are set; Socket
+Mode runs inside ``outerloop web`` when ``SLACK_APP_TOKEN`` is set too. Bolt's own
+Starlette adapter converts requests and responses; the dispatch itself runs in the
+thread pool, so a listener waiting on Redis never holds up the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.error import BoltError
+from slack_sdk.errors import SlackClientError
+from starlette.concurrency import run_in_threadpool
+
+from bot.settings import Settings
+from channels.gateway import Gateway
+from channels.slack.app import build_app
+from channels.slack.config import SlackConfig
+
+log = structlog.get_logger(__name__)
+
+EVENTS_PATH = "/slack/events"
+
+
+class SlackUnavailable(RuntimeError):
+    """Slack refused the bot token or could not be reached when the channel started."""
+
+
+def slack_config(settings: Settings) -> SlackConfig | None:
+    """The Slack channel's config, or None when ``SLACK_BOT_TOKEN`` is unset (no Slack)."""
+    if not settings.slack_bot_token:
+        return None
+    return SlackConfig(
+        bot_token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret,
+        app_token=settings.slack_app_token,
+        api_url=settings.slack_api_url,
+        agent=settings.slack_agent,
+    )
+
+
+def bolt_app(gateway: Gateway, config: SlackConfig) -> App:
+    try:
+        return build_app(gateway, config)
+    except (BoltError, SlackClientError) as exc:
+        raise SlackUnavailable(
+            f"Slack did not accept SLACK_BOT_TOKEN at {config.api_url} ({exc}); "
+            "check the token (xoxb-...) and SLACK_API_URL"
+        ) from exc
+
+
+def mount(app: FastAPI, gateway: Gateway, settings: Settings) -> None:
+    """Serve Slack's Events API and interactivity at ``POST /slack/events``, if configured."""
+    config = slack_config(settings)
+    if config is None or not config.signing_secret:
+        return
+    bolt = bolt_app(gateway, config)
+
+    @app.post(EVENTS_PATH, include_in_schema=False)
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        if response.status == 401:
+            log.info("slack.rejected", status=401, reason="missing, wrong or stale request signature")
+        return to_starlette_response(response)
+
+
+@contextmanager
+def socket_mode(gateway: Gateway, settings: Settings) -> Iterator[SocketModeHandler | None]:
+    """Receive Slack events over Socket Mode while the block runs, if ``SLACK_APP_TOKEN`` is set."""
+    config = slack_config(settings)
+    if config is None or not config.app_token:
+        yield None
+        return
+    handler = SocketModeHandler(bolt_app(gateway, config), app_token=config.app_token)
+    handler.connect()  # type: ignore[no-untyped-call]
+    log.info("slack.socket_mode_connected")
+    try:
+        yield handler
+    finally:
+        handler.close()  # type: ignore[no-untyped-call]

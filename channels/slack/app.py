@@ -1,0 +1,163 @@
+"""The slack_bolt ``App``: listeners for mentions, messages, Approve/Reject clicks and the reason modal.
+
+The app runs with ``process_before_response``: Slack gets its acknowledgement only
+after the listener has persisted the event through the ``Gateway`` (invariant 3),
+and a failure to persist answers 500 so Slack delivers the event again. Listeners
+never call the model; anything slow that need not be durable (telling a clicker
+why nothing changed, opening the reject modal) runs in a Bolt lazy listener after
+the acknowledgement. Request signatures and timestamps are verified by Bolt's own
+middleware before any listener runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import structlog
+from slack_bolt import Ack, App, BoltContext, BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
+
+from channels.gateway import Gateway
+from channels.slack.answers import Answers, Refused
+from channels.slack.approvers import Approvers
+from channels.slack.blocks import (
+    APPROVE,
+    REASON_FIELD,
+    REASON_VIEW,
+    REJECT,
+    BadPayload,
+    RequestRef,
+    reason_modal,
+    reason_of,
+)
+from channels.slack.config import SlackConfig
+from channels.slack.inbound import Ignored, Inbound, read_message
+
+log = structlog.get_logger(__name__)
+
+NOTICE = "outerloop_notice"
+"""Context key: what to tell the clicker, handed from a listener to its lazy follow-up."""
+REASON_WANTED = "outerloop_reason_wanted"
+"""Context key: the request a Reject click may go on to reject, once a reason is given."""
+
+
+def build_app(gateway: Gateway, config: SlackConfig) -> App:
+    """A Bolt app for one workspace; checks the bot token with ``auth.test`` on creation."""
+    answers = Answers(gateway, Approvers(config.client(patient=False)))
+    listeners = Listeners(Inbound(gateway, config.agent, answers), answers)
+    app = App(
+        client=config.client(),
+        signing_secret=config.signing_secret or "",
+        process_before_response=True,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    app.event("app_mention")(listeners.message)
+    app.event("message")(listeners.message)
+    app.action(APPROVE)(ack=listeners.approve, lazy=[listeners.tell_clicker])
+    app.action(REJECT)(ack=listeners.reject, lazy=[listeners.ask_reason])
+    app.view(REASON_VIEW)(listeners.reason_given)
+    app.error(listeners.failed)
+    return app
+
+
+def _clicker(body: dict[str, Any]) -> str:
+    return str((body.get("user") or {}).get("id") or "")
+
+
+def _button_value(body: dict[str, Any]) -> str | None:
+    actions = body.get("actions") or [{}]
+    value = actions[0].get("value")
+    return str(value) if value is not None else None
+
+
+class Listeners:
+    def __init__(self, inbound: Inbound, answers: Answers) -> None:
+        self.inbound = inbound
+        self.answers = answers
+
+    def message(self, ack: Ack, body: dict[str, Any], context: BoltContext, request: BoltRequest) -> None:
+        """A mention, DM or thread reply: a trigger or an answer, persisted before the ack."""
+        event_id = body.get("event_id")
+        retry = request.headers.get("x-slack-retry-num", [None])[0]
+        try:
+            submitted = self.inbound.receive(read_message(body, context.bot_user_id))
+        except Ignored as exc:
+            log.info("slack.ignored", event_id=event_id, reason=str(exc))
+        else:
+            log.info(
+                "slack.received",
+                event_id=event_id,
+                thread_id=submitted.thread.id,
+                duplicate=not submitted.applied,
+                retry=retry,
+            )
+        ack()
+
+    def approve(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        try:
+            self.answers.decide(RequestRef.parse(_button_value(body)), _clicker(body), approved=True)
+        except (Refused, BadPayload) as exc:
+            log.info("slack.click_refused", user=_clicker(body), reason=str(exc))
+            context[NOTICE] = str(exc)
+        ack()
+
+    def reject(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        """A Reject click only asks for a reason; the modal's submission records the decision."""
+        try:
+            ref = RequestRef.parse(_button_value(body))
+            self.answers.check(ref, _clicker(body))
+        except (Refused, BadPayload) as exc:
+            log.info("slack.click_refused", user=_clicker(body), reason=str(exc))
+            context[NOTICE] = str(exc)
+        else:
+            context[REASON_WANTED] = ref.value()
+        ack()
+
+    def tell_clicker(self, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+        """Lazy: an ephemeral note to a clicker whose click changed nothing, saying why."""
+        notice = context.get(NOTICE)
+        if not notice:
+            return
+        message = body.get("message") or {}
+        try:
+            client.chat_postEphemeral(
+                channel=str((body.get("channel") or {}).get("id")),
+                user=_clicker(body),
+                text=notice,
+                thread_ts=message.get("thread_ts") or message.get("ts"),
+            )
+        except SlackClientError as exc:
+            log.warning("slack.notice_failed", user=_clicker(body), error=str(exc))
+
+    def ask_reason(self, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+        """Lazy: open the reject modal (its trigger id lives 3 seconds), or say why not."""
+        wanted = context.get(REASON_WANTED)
+        if not wanted:
+            self.tell_clicker(body, context, client)
+            return
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=reason_modal(RequestRef.parse(wanted)))
+        except SlackClientError as exc:
+            log.warning("slack.modal_failed", user=_clicker(body), error=str(exc))
+
+    def reason_given(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """The reject modal was submitted: record the rejection, or show why not in the modal."""
+        try:
+            ref = RequestRef.parse(view.get("private_metadata"))
+            self.answers.decide(ref, _clicker(body), approved=False, comment=reason_of(view))
+        except (Refused, BadPayload) as exc:
+            log.info("slack.rejection_refused", user=_clicker(body), reason=str(exc))
+            ack(response_action="errors", errors={REASON_FIELD: str(exc)})
+            return
+        ack()
+
+    def failed(self, error: Exception, body: dict[str, Any]) -> None:
+        """A listener raised (Redis down, say): Slack gets a 500 and delivers the event again."""
+        log.error(
+            "slack.listener_failed",
+            error=f"{type(error).__name__}: {error}",
+            payload_type=body.get("type"),
+            event_id=body.get("event_id"),
+        )

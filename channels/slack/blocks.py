@@ -1,0 +1,208 @@
+"""Block Kit for human contact, and text made safe for Slack's mrkdwn.
+
+Everything the agent or a tool wrote is escaped before Slack sees it, so model
+output can never ping a channel (``<!channel>``), mention someone or forge a link.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from agent.events import HumanRequest, HumanResponse
+
+APPROVE = "outerloop_approve"
+REJECT = "outerloop_reject"
+"""The ``action_id`` of the Approve and Reject buttons."""
+REASON_VIEW = "outerloop_reject_reason"
+"""The ``callback_id`` of the modal that asks why a request is rejected."""
+REASON_FIELD = "reason"
+SECTION_LIMIT = 3000
+"""The most characters a section block's text may hold."""
+MESSAGE_LIMIT = 3900
+"""Slack advises keeping a message's text under 4,000 characters; longer text is sent in parts."""
+
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+"""A Slack user group (subteam) id, as approvers lists name groups."""
+
+Block = dict[str, Any]
+
+
+class BadPayload(ValueError):
+    """A button value or modal the Slack channel did not make (or can no longer read)."""
+
+
+def escape(text: str) -> str:
+    """``text`` shown as written: Slack's control characters ``&``, ``<`` and ``>`` escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape(text: str) -> str:
+    """What a person typed, from the escaped text Slack sends in events."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def split(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """``text`` in parts of at most ``limit`` characters, cut at a line break, else a space."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit + 1)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut])
+        rest = rest[cut:].removeprefix("\n").removeprefix(" ")
+    parts.append(rest)
+    return parts
+
+
+def clip(mrkdwn: str, limit: int = SECTION_LIMIT) -> str:
+    """Escaped text cut to ``limit`` characters without leaving half an ``&amp;`` behind."""
+    if len(mrkdwn) <= limit:
+        return mrkdwn
+    return re.sub(r"&[a-z]*$", "", mrkdwn[: limit - 1]) + "…"
+
+
+def mention(entry: str) -> str:
+    """An approver or responder as Slack shows it: a user, a user group, or a plain name."""
+    if USER_ID.fullmatch(entry):
+        return f"<@{entry}>"
+    if GROUP_ID.fullmatch(entry):
+        return f"<!subteam^{entry}>"
+    return escape(entry)
+
+
+def when(at: datetime) -> str:
+    """A timestamp each reader sees in their own time zone."""
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} at {{time}}|{at.isoformat()}>"
+
+
+@dataclass(frozen=True)
+class RequestRef:
+    """Which request a button or modal answers; carried in the button's ``value``."""
+
+    thread: str
+    request: str
+
+    def value(self) -> str:
+        return json.dumps({"thread": self.thread, "request": self.request})
+
+    @classmethod
+    def parse(cls, value: str | None) -> RequestRef:
+        try:
+            data = json.loads(value or "")
+            return cls(thread=str(data["thread"]), request=str(data["request"]))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise BadPayload(f"not an Outerloop request reference: {value!r}") from exc
+
+
+def _section(mrkdwn: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(mrkdwn)}}
+
+
+def _context(mrkdwn: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(mrkdwn)}]}
+
+
+def _who_may_answer(request: HumanRequest) -> str:
+    if not request.approvers:
+        return "Anyone here may answer."
+    return "Who may answer: " + ", ".join(mention(entry) for entry in request.approvers)
+
+
+def _request_blocks(request: HumanRequest) -> list[Block]:
+    if request.kind == "question":
+        return [_section(f":question: *Question*\n{escape(request.text)}")]
+    blocks = [_section(f":raised_hand: *Approval needed*\n{escape(request.text)}")]
+    if request.call is not None:
+        arguments = json.dumps(request.call.arguments, indent=2, ensure_ascii=False, sort_keys=True)
+        blocks.append(_section(f"*Proposed:* `{escape(request.call.tool)}`\n```{escape(arguments)}```"))
+    return blocks
+
+
+def fallback(request: HumanRequest) -> str:
+    """The notification text of a request message (blocks are not shown in notifications)."""
+    return ("Approval needed: " if request.kind == "approval" else "Question: ") + escape(request.text)
+
+
+def request_message(thread_id: str, request: HumanRequest) -> list[Block]:
+    """A question (answered by replying in the thread) or an approval with Approve/Reject buttons."""
+    blocks = _request_blocks(request)
+    if request.kind == "question":
+        return [*blocks, _context(f"Reply in this thread to answer. {_who_may_answer(request)}")]
+    ref = RequestRef(thread_id, request.request_id).value()
+    buttons = [
+        {
+            "type": "button",
+            "action_id": APPROVE,
+            "style": "primary",
+            "text": {"type": "plain_text", "text": "Approve"},
+            "value": ref,
+        },
+        {
+            "type": "button",
+            "action_id": REJECT,
+            "style": "danger",
+            "text": {"type": "plain_text", "text": "Reject"},
+            "value": ref,
+        },
+    ]
+    return [*blocks, _context(_who_may_answer(request)), {"type": "actions", "elements": buttons}]
+
+
+def verdict(response: HumanResponse) -> str:
+    """One line saying who decided what, when."""
+    who, at = mention(response.responder), when(response.at)
+    if response.approved is True:
+        line = f":white_check_mark: Approved by {who} {at}"
+    elif response.approved is False:
+        line = f":x: Rejected by {who} {at}"
+    else:
+        line = f":speech_balloon: Answered by {who} {at}"
+    said = response.answer or response.comment
+    return f"{line}: {escape(said)}" if said else line
+
+
+def decided_message(request: HumanRequest, response: HumanResponse) -> list[Block]:
+    """The request message once answered: the buttons replaced by the decision."""
+    return [*_request_blocks(request), _context(verdict(response))]
+
+
+def reason_modal(ref: RequestRef) -> dict[str, Any]:
+    """The modal a Reject click opens, asking why."""
+    return {
+        "type": "modal",
+        "callback_id": REASON_VIEW,
+        "private_metadata": ref.value(),
+        "title": {"type": "plain_text", "text": "Reject"},
+        "submit": {"type": "plain_text", "text": "Reject"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": REASON_FIELD,
+                "label": {"type": "plain_text", "text": "Why not?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REASON_FIELD,
+                    "multiline": True,
+                    "max_length": 2000,
+                },
+            }
+        ],
+    }
+
+
+def reason_of(view: dict[str, Any]) -> str:
+    """The reason typed into a submitted ``reason_modal``."""
+    try:
+        value = view["state"]["values"][REASON_FIELD][REASON_FIELD]["value"]
+    except (KeyError, TypeError) as exc:
+        raise BadPayload("the reject modal came back without a reason field") from exc
+    return str(value or "").strip()

@@ -1,0 +1,190 @@
+"""``SlackOutbound``: a thread's replies, requests and decisions, posted in its Slack thread.
+
+Everything goes into the Slack thread the conversation started in. A thread started
+without a Slack message (a schedule naming only a channel) posts its first message
+at the top of the channel and returns that message's route in the receipt, so the
+runtime maps the new Slack thread to it and replies there continue the thread.
+
+While a thread runs, the message that woke it (a mention, or the request message a
+decision was clicked on) carries an :eyes: reaction, taken off when the thread stops
+to ask, finishes or fails. Text from the agent is escaped (see ``blocks.escape``) and
+sent in parts when long. A Web API failure raises, so the delivery is retried with
+backoff; 429 answers are first waited out by the client's rate-limit handler.
+"""
+
+from __future__ import annotations
+
+import structlog
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from agent.events import (
+    AgentMessage,
+    Cancelled,
+    Done,
+    Event,
+    Failed,
+    HumanRequest,
+    HumanResponse,
+    Trigger,
+)
+from agent.thread import Status, Thread
+from channels.gateway import ROUTE, Receipt, Receipts
+from channels.slack.blocks import (
+    Block,
+    decided_message,
+    escape,
+    fallback,
+    mention,
+    request_message,
+    split,
+    verdict,
+)
+from channels.slack.inbound import CHANNEL, route_key
+
+log = structlog.get_logger(__name__)
+
+INTERESTS = frozenset(
+    {"trigger", "agent_message", "human_request", "human_response", "done", "failed", "cancelled"}
+)
+WORKING = "eyes"
+"""The reaction that says "working on it"."""
+STOPS = (HumanRequest, Done, Failed, Cancelled)
+"""Events after which the thread no longer runs, so the working reaction comes off."""
+HARMLESS = frozenset({"already_reacted", "no_reaction", "message_not_found"})
+"""Reaction errors that mean the reaction is already as wanted (or its message is gone)."""
+
+
+class NoSlackAddress(ValueError):
+    """The thread's trigger says it came from Slack but names no channel to answer in."""
+
+
+class SlackOutbound:
+    interests = INTERESTS
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+        self._team: str | None = None
+
+    def deliver(self, thread: Thread, event: Event, receipts: Receipts) -> Receipt | None:
+        match event:
+            case Trigger():
+                if thread.status is Status.RUNNING:
+                    self._react("reactions_add", _message_of(event, thread, receipts))
+                return None
+            case HumanResponse():
+                self._decided(thread, event, receipts)
+                return None
+            case AgentMessage(text=text):
+                return self._say(thread, receipts, text)
+        self._stopped(thread, event, receipts)
+        match event:
+            case HumanRequest():
+                return self._post(thread, receipts, [fallback(event)], request_message(thread.id, event))
+            case Done(message=message):
+                return self._say(thread, receipts, message)
+            case Failed(reason=reason):
+                return self._say(thread, receipts, reason, prefix=":warning: Sorry, I had to stop: ")
+            case Cancelled(by=by, reason=reason):
+                cancelled = f":no_entry_sign: Cancelled by {mention(by)}. "
+                return self._say(thread, receipts, reason or "", prefix=cancelled)
+        return None
+
+    def _say(self, thread: Thread, receipts: Receipts, text: str, prefix: str = "") -> Receipt:
+        parts = [escape(part) for part in split(text, limit=3900 - len(prefix))]
+        return self._post(thread, receipts, [prefix + parts[0], *parts[1:]])
+
+    def _post(
+        self, thread: Thread, receipts: Receipts, parts: list[str], blocks: list[Block] | None = None
+    ) -> Receipt:
+        """Post ``parts`` in order in the thread's Slack thread; the receipt names the first."""
+        channel, root = _where(thread, receipts)
+        receipt: dict[str, str] = {}
+        for part in parts:
+            sent = self.client.chat_postMessage(
+                channel=channel, thread_ts=root, text=part, blocks=blocks, unfurl_links=False
+            )
+            if not receipt:
+                receipt = {"channel": str(sent["channel"]), "ts": str(sent["ts"])}
+                if root is None:  # this message starts the Slack thread; replies continue ours
+                    root = receipt["ts"]
+                    receipt[ROUTE] = route_key(self._team_of(thread), receipt["channel"], root)
+        log.info("slack.posted", thread_id=thread.id, channel=channel, ts=receipt["ts"], parts=len(parts))
+        return receipt
+
+    def _decided(self, thread: Thread, response: HumanResponse, receipts: Receipts) -> None:
+        """Show the decision on the request's message, and that the thread is working again."""
+        request = thread.request(response.request_id)
+        settled = thread.response_to(response.request_id)
+        if request is None or settled is None or settled.id != response.id:
+            log.info("slack.response_not_shown", thread_id=thread.id, reason="the thread ignored it")
+            return
+        receipt = receipts.receipt(request.id)
+        if receipt is None:
+            log.warning("slack.request_message_unknown", thread_id=thread.id, request_id=request.request_id)
+            return
+        self.client.chat_update(
+            channel=receipt["channel"],
+            ts=receipt["ts"],
+            text=verdict(response),
+            blocks=decided_message(request, response),
+        )
+        if thread.status is Status.RUNNING:
+            self._react("reactions_add", (receipt["channel"], receipt["ts"]))
+
+    def _stopped(self, thread: Thread, stop: Event, receipts: Receipts) -> None:
+        """Take the working reaction off every message that woke the thread since it last stopped."""
+        position = next(n for n, e in enumerate(thread.events) if e.id == stop.id)
+        for earlier in reversed(thread.events[:position]):
+            if isinstance(earlier, STOPS):
+                break
+            self._react("reactions_remove", _message_of(earlier, thread, receipts))
+
+    def _react(self, method: str, message: tuple[str, str] | None) -> None:
+        """Add or remove the working reaction; it is a courtesy, so a failure is only logged."""
+        if message is None:
+            return
+        channel, ts = message
+        try:
+            getattr(self.client, method)(channel=channel, timestamp=ts, name=WORKING)
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            if error not in HARMLESS:
+                log.warning("slack.reaction_failed", method=method, channel=channel, ts=ts, error=error)
+
+    def _team_of(self, thread: Thread) -> str:
+        trigger = thread.trigger
+        team = trigger.origin.address.get("team") if trigger is not None else None
+        if team:
+            return team
+        if self._team is None:
+            self._team = str(self.client.auth_test()["team_id"])
+        return self._team
+
+
+def _where(thread: Thread, receipts: Receipts) -> tuple[str, str | None]:
+    """The channel and Slack thread to post in; no thread when none has been started yet."""
+    trigger = thread.trigger
+    address = trigger.origin.address if trigger is not None else {}
+    if "channel" not in address:
+        raise NoSlackAddress(f"thread {thread.id} came from Slack but its trigger names no channel")
+    root = address.get("thread_ts") or address.get("ts")
+    if root:
+        return address["channel"], root
+    for earlier in thread.events:  # a schedule's thread: the Slack thread its first post started
+        receipt = receipts.receipt(earlier.id) if earlier.type in INTERESTS else None
+        if receipt is not None and ROUTE in receipt:
+            return receipt["channel"], receipt["ts"]
+    return address["channel"], None
+
+
+def _message_of(event: Event, thread: Thread, receipts: Receipts) -> tuple[str, str] | None:
+    """The Slack message that woke the thread with ``event``, if there is one."""
+    if isinstance(event, Trigger) and event.origin.channel == CHANNEL:
+        address = event.origin.address
+        return (address["channel"], address["ts"]) if "channel" in address and "ts" in address else None
+    if isinstance(event, HumanResponse):
+        request = thread.request(event.request_id)
+        receipt = receipts.receipt(request.id) if request is not None else None
+        return (receipt["channel"], receipt["ts"]) if receipt is not None else None
+    return None
