@@ -79,7 +79,7 @@ def web() -> None:
 
     settings = Settings()
     rt = Runtime.from_settings(settings)
-    with socket_mode(rt, settings):
+    with socket_mode(rt):
         uvicorn.run(create_app(rt), host=settings.host, port=settings.port, log_config=None)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import FastAPI, Request, Response
@@ -21,9 +22,11 @@ from slack_sdk.errors import SlackClientError
 from starlette.concurrency import run_in_threadpool
 
 from bot.settings import Settings
-from channels.gateway import Gateway
 from channels.slack.app import build_app
 from channels.slack.config import SlackConfig
+
+if TYPE_CHECKING:  # bot.runtime imports this module (through bot.outbound)
+    from bot.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -47,9 +50,12 @@ def slack_config(settings: Settings) -> SlackConfig | None:
     )
 
 
-def bolt_app(gateway: Gateway, config: SlackConfig) -> App:
+def bolt_app(rt: Runtime, config: SlackConfig) -> App:
+    """The Bolt app for ``rt``; raises ``UnknownAgent`` or ``SlackUnavailable`` at start-up, not
+    at the first message."""
+    rt.agents.get(config.agent)
     try:
-        return build_app(gateway, config)
+        return build_app(rt, config)
     except (BoltError, SlackClientError) as exc:
         raise SlackUnavailable(
             f"Slack did not accept SLACK_BOT_TOKEN at {config.api_url} ({exc}); "
@@ -57,12 +63,12 @@ def bolt_app(gateway: Gateway, config: SlackConfig) -> App:
         ) from exc
 
 
-def mount(app: FastAPI, gateway: Gateway, settings: Settings) -> None:
+def mount(app: FastAPI, rt: Runtime) -> None:
     """Serve Slack's Events API and interactivity at ``POST /slack/events``, if configured."""
-    config = slack_config(settings)
+    config = slack_config(rt.settings)
     if config is None or not config.signing_secret:
         return
-    bolt = bolt_app(gateway, config)
+    bolt = bolt_app(rt, config)
 
     @app.post(EVENTS_PATH, include_in_schema=False)
     async def slack_events(request: Request) -> Response:
@@ -74,13 +80,13 @@ def mount(app: FastAPI, gateway: Gateway, settings: Settings) -> None:
 
 
 @contextmanager
-def socket_mode(gateway: Gateway, settings: Settings) -> Iterator[SocketModeHandler | None]:
+def socket_mode(rt: Runtime) -> Iterator[SocketModeHandler | None]:
     """Receive Slack events over Socket Mode while the block runs, if ``SLACK_APP_TOKEN`` is set."""
-    config = slack_config(settings)
+    config = slack_config(rt.settings)
     if config is None or not config.app_token:
         yield None
         return
-    handler = SocketModeHandler(bolt_app(gateway, config), app_token=config.app_token)
+    handler = SocketModeHandler(bolt_app(rt, config), app_token=config.app_token)
     handler.connect()  # type: ignore[no-untyped-call]
     log.info("slack.socket_mode_connected")
     try:

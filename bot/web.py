@@ -144,7 +144,7 @@ def create_app(rt: Runtime) -> FastAPI:
     def fork(thread_id: str, body: ForkBody) -> ThreadRef:
         return _ref(rt.fork(thread_id, body.at))
 
-    slack.mount(app, rt, rt.settings)
+    slack.mount(app, rt)
     return app
 
 

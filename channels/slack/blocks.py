@@ -47,7 +47,8 @@ def unescape(text: str) -> str:
 
 
 def split(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """``text`` in parts of at most ``limit`` characters, cut at a line break, else a space."""
+    """``text`` in parts of at most ``limit`` characters, cut at a line break, else a space,
+    else anywhere but inside an escaped ``&amp;``, ``&lt;`` or ``&gt;``."""
     parts: list[str] = []
     rest = text
     while len(rest) > limit:
@@ -55,18 +56,22 @@ def split(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
         if cut <= 0:
             cut = rest.rfind(" ", 0, limit + 1)
         if cut <= 0:
-            cut = limit
+            entity = _PARTIAL_ENTITY.search(rest[:limit])
+            cut = entity.start() if entity and entity.start() > 0 else limit
         parts.append(rest[:cut])
         rest = rest[cut:].removeprefix("\n").removeprefix(" ")
     parts.append(rest)
     return parts
 
 
+_PARTIAL_ENTITY = re.compile(r"&[a-z]*$")
+
+
 def clip(mrkdwn: str, limit: int = SECTION_LIMIT) -> str:
     """Escaped text cut to ``limit`` characters without leaving half an ``&amp;`` behind."""
     if len(mrkdwn) <= limit:
         return mrkdwn
-    return re.sub(r"&[a-z]*$", "", mrkdwn[: limit - 1]) + "…"
+    return _PARTIAL_ENTITY.sub("", mrkdwn[: limit - 1]) + "…"
 
 
 def mention(entry: str) -> str:
@@ -128,7 +133,7 @@ def _request_blocks(request: HumanRequest) -> list[Block]:
 
 def fallback(request: HumanRequest) -> str:
     """The notification text of a request message (blocks are not shown in notifications)."""
-    return ("Approval needed: " if request.kind == "approval" else "Question: ") + escape(request.text)
+    return clip(("Approval needed: " if request.kind == "approval" else "Question: ") + escape(request.text))
 
 
 def request_message(thread_id: str, request: HumanRequest) -> list[Block]:

@@ -31,6 +31,7 @@ from agent.events import (
 from agent.thread import Status, Thread
 from channels.gateway import ROUTE, Receipt, Receipts
 from channels.slack.blocks import (
+    MESSAGE_LIMIT,
     Block,
     decided_message,
     escape,
@@ -91,7 +92,8 @@ class SlackOutbound:
         return None
 
     def _say(self, thread: Thread, receipts: Receipts, text: str, prefix: str = "") -> Receipt:
-        parts = [escape(part) for part in split(text, limit=3900 - len(prefix))]
+        """Post agent text, escaped, in as many messages as its length needs."""
+        parts = split(escape(text), limit=MESSAGE_LIMIT - len(prefix))
         return self._post(thread, receipts, [prefix + parts[0], *parts[1:]])
 
     def _post(

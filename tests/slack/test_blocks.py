@@ -57,6 +57,11 @@ def test_split_cuts_at_line_breaks_then_spaces_then_anywhere() -> None:
     assert split("short", 10) == ["short"]
 
 
+def test_split_never_cuts_an_escaped_character_in_half() -> None:
+    assert split(escape("a&b&c&"), 8) == ["a&amp;b", "&amp;c", "&amp;"]
+    assert all(unescape(part) in "a&b&c&" for part in split(escape("a&b&c&"), 8))
+
+
 def test_clip_never_leaves_half_an_entity() -> None:
     assert clip(escape("&" * 10), 12) == "&amp;&amp;…"
     assert clip("fits", 12) == "fits"

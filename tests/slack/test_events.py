@@ -9,13 +9,15 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from agent.definition import UnknownAgent
 from agent.events import HumanRequest, HumanResponse, Trigger
 from agent.thread import Thread
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.slack import SlackUnavailable
 from bot.web import create_app
 from channels.slack.inbound import route_key
-from tests.fake_slack import BOT_ID, BOT_USER, TEAM, FakeSlack
+from tests.fake_slack import BOT_ID, BOT_USER, TEAM, FakeSlack, error
 from tests.services import free_port, serve
 from tests.slack.signed import (
     ALICE,
@@ -171,3 +173,14 @@ def test_slack_url_verification_is_answered(slack: SignedSlack) -> None:
     body = json.dumps({"type": "url_verification", "challenge": "c-123", "token": "t"})
     response = slack.post(body, "application/json")
     assert response.status_code == 200 and response.json() == {"challenge": "c-123"}
+
+
+def test_a_bad_bot_token_or_unknown_slack_agent_stops_the_web_app_at_start(
+    settings: Settings, fake_slack: FakeSlack
+) -> None:
+    fake_slack.script("auth.test", error("invalid_auth"))
+    with pytest.raises(SlackUnavailable, match=r"Slack did not accept SLACK_BOT_TOKEN .*invalid_auth"):
+        create_app(Runtime.from_settings(settings))
+    settings.slack_agent = "nope"
+    with pytest.raises(UnknownAgent, match="no agent named 'nope'"):
+        create_app(Runtime.from_settings(settings))

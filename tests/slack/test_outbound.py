@@ -59,7 +59,7 @@ def test_agent_text_is_escaped_and_long_text_is_split(
     runtime.record(thread, AgentMessage(text=long))
     deliver_all(runtime)
     parts = [p["text"] for p in fake_slack.posts()]
-    assert len(parts) > 1 and all(len(part) <= MESSAGE_LIMIT * 2 for part in parts)
+    assert len(parts) > 1 and all(len(part) <= MESSAGE_LIMIT for part in parts)
     assert all(p["thread_ts"] == root for p in fake_slack.posts())
     joined = "\n".join(parts)
     assert "<" not in joined and ">" not in joined, "nothing the agent wrote can ping, mention or link"

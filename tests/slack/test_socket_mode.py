@@ -8,7 +8,6 @@ import pytest
 
 from agent.events import HumanResponse, Trigger
 from bot.runtime import Runtime
-from bot.settings import Settings
 from bot.slack import socket_mode
 from bot.worker import advance_thread
 from channels.slack.blocks import APPROVE
@@ -29,10 +28,10 @@ def socket(fake_slack: FakeSlack) -> Iterator[FakeSocketMode]:
 
 
 def test_events_and_clicks_arrive_over_socket_mode_and_are_acknowledged_once_stored(
-    runtime: Runtime, settings: Settings, fake_slack: FakeSlack, socket: FakeSocketMode
+    runtime: Runtime, fake_slack: FakeSlack, socket: FakeSocketMode
 ) -> None:
-    settings.slack_app_token = APP_TOKEN
-    with socket_mode(runtime, settings):
+    runtime.settings.slack_app_token = APP_TOKEN
+    with socket_mode(runtime):
         wait_for(lambda: socket.connected, "the app to connect over Socket Mode")
         [opened] = fake_slack.calls_to("apps.connections.open")
         assert opened.token == APP_TOKEN
