@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from agent.events import HumanRequest, HumanResponse
+from agent.events import HumanRequest, HumanResponse, RequestExpired
 
 APPROVE = "outerloop_approve"
 REJECT = "outerloop_reject"
@@ -177,6 +177,20 @@ def verdict(response: HumanResponse) -> str:
 def decided_message(request: HumanRequest, response: HumanResponse) -> list[Block]:
     """The request message once answered: the buttons replaced by the decision."""
     return [*_request_blocks(request), _context(verdict(response))]
+
+
+def expiry_notice(expired: RequestExpired) -> str:
+    """The thread message of a reminder or an escalation; it mentions who is asked now."""
+    who = ", ".join(mention(entry) for entry in expired.approvers) or "anyone here"
+    if expired.outcome == "escalated":
+        return f":arrow_up: Nobody answered in time, so the request above now goes to {who}."
+    return f":alarm_clock: Reminder: the request above still waits for an answer from {who}."
+
+
+def timed_out_message(request: HumanRequest, expired: RequestExpired) -> list[Block]:
+    """The request message once it timed out: the buttons replaced by the time-out."""
+    line = f":hourglass: Nobody answered by {when(expired.deadline)}; the request timed out."
+    return [*_request_blocks(request), _context(line)]
 
 
 def reason_modal(ref: RequestRef) -> dict[str, Any]:

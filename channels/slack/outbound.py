@@ -26,6 +26,7 @@ from agent.events import (
     Failed,
     HumanRequest,
     HumanResponse,
+    RequestExpired,
     Trigger,
 )
 from agent.thread import Status, Thread
@@ -35,10 +36,12 @@ from channels.slack.blocks import (
     Block,
     decided_message,
     escape,
+    expiry_notice,
     fallback,
     mention,
     request_message,
     split,
+    timed_out_message,
     verdict,
 )
 from channels.slack.inbound import CHANNEL, route_key
@@ -46,7 +49,16 @@ from channels.slack.inbound import CHANNEL, route_key
 log = structlog.get_logger(__name__)
 
 INTERESTS = frozenset(
-    {"trigger", "agent_message", "human_request", "human_response", "done", "failed", "cancelled"}
+    {
+        "trigger",
+        "agent_message",
+        "human_request",
+        "human_response",
+        "request_expired",
+        "done",
+        "failed",
+        "cancelled",
+    }
 )
 WORKING = "eyes"
 """The reaction that says "working on it"."""
@@ -76,6 +88,8 @@ class SlackOutbound:
             case HumanResponse():
                 self._decided(thread, event, receipts)
                 return None
+            case RequestExpired():
+                return self._expired(thread, event, receipts)
             case AgentMessage(text=text):
                 return self._say(thread, receipts, text)
         self._stopped(thread, event, receipts)
@@ -133,6 +147,30 @@ class SlackOutbound:
         )
         if thread.status is Status.RUNNING:
             self._react("reactions_add", (receipt["channel"], receipt["ts"]))
+
+    def _expired(self, thread: Thread, expired: RequestExpired, receipts: Receipts) -> Receipt | None:
+        """A time-out closes the request message; a reminder or an escalation updates who may
+        answer on it and says so in the thread, mentioning them."""
+        request = thread.request(expired.request_id)
+        receipt = receipts.receipt(request.id) if request is not None else None
+        if request is None or receipt is None:
+            log.warning("slack.request_message_unknown", thread_id=thread.id, request_id=expired.request_id)
+            return None
+        if expired.outcome == "timed_out":
+            blocks = timed_out_message(request, expired)
+            self.client.chat_update(
+                channel=receipt["channel"], ts=receipt["ts"], text=fallback(request), blocks=blocks
+            )
+            return None
+        if thread.pending is None or thread.pending.request_id != expired.request_id:
+            log.info("slack.expiry_not_shown", thread_id=thread.id, reason="the request was answered since")
+            return None
+        asked = request.model_copy(update={"approvers": expired.approvers})
+        blocks = request_message(thread.id, asked)
+        self.client.chat_update(
+            channel=receipt["channel"], ts=receipt["ts"], text=fallback(asked), blocks=blocks
+        )
+        return self._post(thread, receipts, [expiry_notice(expired)])
 
     def _stopped(self, thread: Thread, stop: Event, receipts: Receipts) -> None:
         """Take the working reaction off every message that woke the thread since it last stopped."""
