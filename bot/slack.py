@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import structlog
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request, Response
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackClientError
-from starlette.concurrency import run_in_threadpool
 
 from bot.settings import Settings
 from channels.slack.app import build_app
@@ -31,6 +31,10 @@ if TYPE_CHECKING:  # bot.runtime imports this module (through bot.outbound)
 log = structlog.get_logger(__name__)
 
 EVENTS_PATH = "/slack/events"
+DISPATCH_THREADS = 8
+"""Slack requests handled at once. Each is a few milliseconds of Redis round trips; more
+threads than this only fight over the GIL and the Redis connection pool's lock, and a
+burst that grows the pool stalls every request in flight while connections are made."""
 
 
 class SlackUnavailable(RuntimeError):
@@ -69,11 +73,14 @@ def mount(app: FastAPI, rt: Runtime) -> None:
     if config is None or not config.signing_secret:
         return
     bolt = bolt_app(rt, config)
+    dispatchers = CapacityLimiter(DISPATCH_THREADS)
 
     @app.post(EVENTS_PATH, include_in_schema=False)
     async def slack_events(request: Request) -> Response:
         body = await request.body()
-        response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        response = await to_thread.run_sync(
+            bolt.dispatch, to_bolt_request(request, body), limiter=dispatchers
+        )
         if response.status == 401:
             log.info("slack.rejected", status=401, reason="missing, wrong or stale request signature")
         return to_starlette_response(response)
