@@ -190,15 +190,16 @@ class Runtime:
         request = thread.request(request_id)
         if request is None:
             raise LookupError(f"thread {thread_id} has no request {request_id!r}")
+        # Who may answer comes first, so a stranger learns nothing about who answered.
+        if not may_answer(request, responder, via):
+            raise NotAllowed(
+                f"{responder} may not answer this request; approvers: {', '.join(request.approvers)}"
+            )
         settled = thread.response_to(request_id)
         if settled is not None:
             raise Conflict(f"request {request_id} was already answered by {settled.responder}")
         if thread.pending is None or thread.pending.request_id != request_id:
             raise Conflict(f"request {request_id} is no longer pending")
-        if not may_answer(request, responder, via):
-            raise NotAllowed(
-                f"{responder} may not answer this request; approvers: {', '.join(request.approvers)}"
-            )
         if request.kind == "approval" and approved is None:
             raise ValueError("an approval request needs approved: true or false")
         if request.kind == "question" and not (answer or comment):

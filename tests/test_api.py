@@ -113,6 +113,13 @@ def test_only_approvers_may_answer(settings: Settings) -> None:
         assert "mallory may not answer" in refused.json()["detail"]
         assert api.get(f"/threads/{thread_id}").json()["status"] == "awaiting_human", "nothing changed"
 
+        api.post(f"/threads/{thread_id}/responses", json={**answer, "responder": "alice"})
+        late = api.post(f"/threads/{thread_id}/responses", json=answer)
+        assert late.status_code == 403
+        assert "alice" not in late.json()["detail"].split("approvers:")[0], (
+            "strangers don't learn who answered"
+        )
+
 
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "detail"),
