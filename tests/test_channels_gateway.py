@@ -3,47 +3,15 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import pytest
-from rq.job import Job
 
-from agent.events import Event, HumanRequest, Origin, Trigger
-from agent.thread import Thread
+from agent.events import Trigger
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.worker import advance_thread
-from channels.gateway import NotAllowed, Receipt, Receipts
-
-
-def said(text: str, key: str | None = None) -> Trigger:
-    return Trigger(text=text, origin=Origin(channel="test", sender="U1", address={"room": "r1"}), key=key)
-
-
-@dataclass
-class RecordingChannel:
-    """A channel's outbound side that remembers what it was asked to show."""
-
-    interests: frozenset[str] = frozenset({"human_request", "human_response", "done"})
-    shown: list[tuple[str, Receipt | None]] = field(default_factory=list)
-
-    def deliver(self, thread: Thread, event: Event, receipts: Receipts) -> Receipt | None:
-        if isinstance(event, HumanRequest):
-            self.shown.append((event.type, None))
-            return {"message": f"msg-{len(self.shown)}", "route": f"test:reply-to-msg-{len(self.shown)}"}
-        if isinstance(event, Trigger):
-            self.shown.append((event.type, None))
-            return None
-        request = thread.pending or next(e for e in thread.events if isinstance(e, HumanRequest))
-        self.shown.append((event.type, receipts.receipt(request.id)))
-        return None
-
-
-def run_deliveries(runtime: Runtime) -> None:
-    for job_id in runtime.outbound_queue.get_job_ids():
-        job = Job.fetch(job_id, connection=runtime.connection)
-        runtime.deliver(*job.args)
-        runtime.outbound_queue.remove(job_id)
+from channels.gateway import NotAllowed
+from tests.channel_helpers import RecordingChannel, run_deliveries, said
 
 
 def test_messages_in_one_conversation_go_to_one_thread(runtime: Runtime) -> None:

@@ -24,7 +24,7 @@ from bot.settings import Settings
 from bot.timeline import timeline
 from bot.worker import advance_thread
 from channels.gateway import NotAllowed
-from tests.test_channels_gateway import RecordingChannel, run_deliveries, said
+from tests.channel_helpers import RecordingChannel, run_deliveries, said
 
 T0 = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -16,9 +16,9 @@ from bot.runtime import Runtime
 from bot.worker import advance_thread
 from channels.email.addresses import split_tag, tagged
 from channels.email.server import InboxServer
+from tests.channel_helpers import run_deliveries
 from tests.email_channel.conftest import ALICE, INBOX
 from tests.email_channel.servers import Captured, Relay, mail, send
-from tests.test_channels_gateway import run_deliveries
 
 
 def step(runtime: Runtime, thread_id: str) -> None:

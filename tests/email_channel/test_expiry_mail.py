@@ -11,10 +11,10 @@ from agent.thread import Status
 from bot.expiry import expire_due
 from bot.runtime import Runtime
 from channels.email.server import InboxServer
+from tests.channel_helpers import run_deliveries
 from tests.email_channel.conftest import ALICE, INBOX
 from tests.email_channel.servers import Captured, Relay
 from tests.email_channel.test_answers import refused, reply, request_mail, step
-from tests.test_channels_gateway import run_deliveries
 
 BOB = "bob@example.com"
 
