@@ -221,7 +221,7 @@ class Runtime:
             raise Conflict(
                 f"thread {thread_id} is {thread.status}; only running or waiting threads can be paused"
             )
-        return self.store.append(thread, Paused(by=by, reason=reason))
+        return self.record(thread, Paused(by=by, reason=reason))
 
     def resume(self, thread_id: str, by: str) -> Appended:
         thread = self.store.load(thread_id)

@@ -26,7 +26,9 @@ from agent.events import (
     Failed,
     HumanRequest,
     HumanResponse,
+    Paused,
     RequestExpired,
+    Resumed,
     Trigger,
 )
 from agent.thread import Status, Thread
@@ -58,11 +60,13 @@ INTERESTS = frozenset(
         "done",
         "failed",
         "cancelled",
+        "paused",
+        "resumed",
     }
 )
 WORKING = "eyes"
 """The reaction that says "working on it"."""
-STOPS = (HumanRequest, Done, Failed, Cancelled)
+STOPS = (HumanRequest, Done, Failed, Cancelled, Paused)
 """Events after which the thread no longer runs, so the working reaction comes off."""
 HARMLESS = frozenset({"already_reacted", "no_reaction", "message_not_found"})
 """Reaction errors that mean the reaction is already as wanted (or its message is gone)."""
@@ -92,6 +96,8 @@ class SlackOutbound:
                 return self._expired(thread, event, receipts)
             case AgentMessage(text=text):
                 return self._say(thread, receipts, text)
+            case Resumed(by=by):
+                return self._say(thread, receipts, "", prefix=f":arrow_forward: Resumed by {mention(by)}.")
         self._stopped(thread, event, receipts)
         match event:
             case HumanRequest():
@@ -103,6 +109,9 @@ class SlackOutbound:
             case Cancelled(by=by, reason=reason):
                 cancelled = f":no_entry_sign: Cancelled by {mention(by)}. "
                 return self._say(thread, receipts, reason or "", prefix=cancelled)
+            case Paused(by=by, reason=reason):
+                paused = f":double_vertical_bar: Paused by {mention(by)}. "
+                return self._say(thread, receipts, reason or "", prefix=paused)
         return None
 
     def _say(self, thread: Thread, receipts: Receipts, text: str, prefix: str = "") -> Receipt:

@@ -83,6 +83,20 @@ def test_failures_and_cancellations_are_told_plainly_and_the_working_reaction_co
     assert fake_slack.posts()[-1]["text"] == f":no_entry_sign: Cancelled by <@{ALICE}>. wrong repo"
 
 
+def test_pause_and_resume_are_told_in_the_slack_thread(
+    slack: SignedSlack, runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    thread, root = started(slack, runtime)
+    runtime.pause(thread.id, ALICE, reason="release freeze")
+    runtime.resume(thread.id, ALICE)
+    deliver_all(runtime)
+    told = [(p["text"], p["thread_ts"]) for p in fake_slack.posts()][-2:]
+    assert told == [
+        (f":double_vertical_bar: Paused by <@{ALICE}>. release freeze", root),
+        (f":arrow_forward: Resumed by <@{ALICE}>.", root),
+    ]
+
+
 def test_a_question_asks_for_a_reply_in_the_thread_and_shows_the_answer(
     slack: SignedSlack, runtime: Runtime, fake_slack: FakeSlack
 ) -> None:
