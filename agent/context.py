@@ -53,13 +53,12 @@ def system_prompt(agent: AgentSpec) -> str:
 
 
 def user_prompt(thread: Thread, budget: int) -> str:
-    return render("context", events=render_events(thread.events, budget))
+    return render("context", events=render_events(without_ignored_responses(thread), budget))
 
 
 def render_events(events: Sequence[Event], budget: int) -> str:
     """All events that matter to the model, compacted to fit ``budget`` tokens."""
-    relevant = _without_resolved_errors(without_ignored_responses(events))
-    visible = [e for e in relevant if render_event(e) is not None]
+    visible = [e for e in _without_resolved_errors(events) if render_event(e) is not None]
     rendered = [_tag(e) for e in visible]
     text = "\n".join(rendered)
     # Fold from the oldest event after the first until the text fits or only the tail is left.

@@ -68,7 +68,7 @@ class ScriptedModel:
 
     def decide(self, request: ModelRequest) -> ModelCall:
         # Like the rendered context, a rule never answers a response the thread ignored.
-        events = without_ignored_responses(request.thread.events)
+        events = without_ignored_responses(request.thread)
         last = next((s for e in reversed(events) if (s := signature(e)) is not None), None)
         if last is None:
             raise ModelOutputInvalid("scripted model: the thread has nothing to answer")

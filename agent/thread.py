@@ -8,7 +8,6 @@ the serialized form holds the events alone and loading replays them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -63,6 +62,9 @@ class Thread(BaseModel):
     """A recorded ``tool_call`` with no result yet: running now, or interrupted."""
     consecutive_errors: int = 0
     paused: bool = False
+    ignored: frozenset[str] = frozenset()
+    """Ids of the responses and expiries reduce ignored (not an approver, an unknown or settled
+    request, a deadline that had moved on): recorded, but never shown to the model."""
 
     def to_json(self) -> str:
         """The thread as JSON: identity and events only; the rest is re-derived on load."""
@@ -90,7 +92,14 @@ class Thread(BaseModel):
 
     def response_to(self, request_id: str) -> HumanResponse | None:
         """The response that settled ``request_id``, if one did."""
-        return _settled_responses(self.events).get(request_id)
+        return next(
+            (
+                e
+                for e in self.events
+                if isinstance(e, HumanResponse) and e.request_id == request_id and e.id not in self.ignored
+            ),
+            None,
+        )
 
 
 class _Stored(BaseModel):
@@ -99,28 +108,9 @@ class _Stored(BaseModel):
     events: list[Event]
 
 
-def _applied(events: tuple[Event, ...]) -> list[Event]:
-    """The responses and expiries that changed the pending request; reduce ignored the others."""
-    thread = Thread(id="", agent="")
-    applied: list[Event] = []
-    for event in events:
-        before = thread.pending
-        thread = reduce(thread, event)
-        if isinstance(event, HumanResponse | RequestExpired) and thread.pending != before:
-            applied.append(event)
-    return applied
-
-
-def _settled_responses(events: tuple[Event, ...]) -> dict[str, HumanResponse]:
-    """The response that settled each answered request, by request id; reduce ignored all others."""
-    return {e.request_id: e for e in _applied(events) if isinstance(e, HumanResponse)}
-
-
-def without_ignored_responses(events: Sequence[Event]) -> list[Event]:
-    """``events`` minus the responses and expiries reduce ignored (not an approver, unknown or
-    settled request, a deadline that had moved on)."""
-    applied = {id(e) for e in _applied(tuple(events))}
-    return [e for e in events if not isinstance(e, HumanResponse | RequestExpired) or id(e) in applied]
+def without_ignored_responses(thread: Thread) -> list[Event]:
+    """The thread's events minus the responses and expiries reduce ignored."""
+    return [e for e in thread.events if e.id not in thread.ignored]
 
 
 def may_answer(request: HumanRequest, responder: str, via: str | None = None) -> bool:
@@ -135,11 +125,10 @@ def may_answer(request: HumanRequest, responder: str, via: str | None = None) ->
 
 def reduce(thread: Thread, event: Event) -> Thread:
     """Fold one event into a thread. Pure: no I/O, no clock, no randomness."""
-    events = (*thread.events, event)
-    if thread.status in FINAL:
-        return thread.model_copy(update={"events": events})
-    changes = _changes(thread, event)
-    changes["events"] = events
+    changes = {} if thread.status in FINAL else _changes(thread, event)
+    if isinstance(event, HumanResponse | RequestExpired) and "pending" not in changes:
+        changes["ignored"] = thread.ignored | {event.id}
+    changes["events"] = (*thread.events, event)
     return _settle_status(thread.model_copy(update=changes))
 
 

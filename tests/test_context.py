@@ -177,7 +177,7 @@ def test_responses_the_thread_ignored_are_not_rendered() -> None:
         HumanResponse(request_id="r1", responder=ALICE, approved=True, comment="a late double click"),
         HumanResponse(request_id="r9", responder=ALICE, answer="no such request"),
     ]
-    rendered = render_events(events, budget=10_000)
+    rendered = user_prompt(replay("t", "deploy", events), budget=10_000)
     assert f'<human_response from="{ALICE}" decision="rejected">the decision</human_response>' in rendered
     assert rendered.count("<human_response") == 1
 
