@@ -141,11 +141,15 @@ class Runtime:
         """Start a new thread for ``agent`` with ``text``; a repeated ``key`` starts nothing."""
         self.agents.get(agent)
         trigger = Trigger(text=text, origin=origin or Origin(channel="api", sender="api"), key=key)
-        appended = self.store.create(new_id(), agent, trigger)
+        return self._start(new_id(), agent, trigger)
+
+    def _start(self, thread_id: str, agent: str, trigger: Trigger, **context: str) -> Appended:
+        """Create a thread with its trigger, show the trigger to its channel, and wake it."""
+        appended = self.store.create(thread_id, agent, trigger)
         if appended.applied:
             self.announce(appended.thread, trigger)
-            self.enqueue(appended.thread.id)
-            log.info("thread.launched", thread_id=appended.thread.id, agent=agent)
+            self.enqueue(thread_id)
+            log.info("thread.launched", thread_id=thread_id, agent=agent, **context)
         return appended
 
     def converse(self, route: str, agent: str, trigger: Trigger) -> Appended:
@@ -158,14 +162,9 @@ class Runtime:
         except ThreadNotFound:
             pass
         try:
-            appended = self.store.create(thread_id, agent, trigger)
+            return self._start(thread_id, agent, trigger, route=route)
         except ThreadExists:  # another delivery created it between our two calls
             return self.submit(thread_id, trigger)
-        if appended.applied:
-            self.announce(appended.thread, trigger)
-            self.enqueue(thread_id)
-            log.info("thread.launched", thread_id=thread_id, agent=agent, route=route)
-        return appended
 
     def thread_of(self, route: str) -> str | None:
         return self.store.route(route)

@@ -116,7 +116,7 @@ class Store:
 
     def create(self, thread_id: str, agent: str, first: Event) -> Appended:
         """Start a thread with its first event; raises ``ThreadExists`` if the id is taken."""
-        result = self._try_append(Thread(id=thread_id, agent=agent), first)
+        result = self.append_if_current(Thread(id=thread_id, agent=agent), first)
         if result is None:
             raise ThreadExists(thread_id)
         return result
@@ -128,7 +128,7 @@ class Store:
         stored log; ``event`` goes after them (invariant 4: in order, none lost).
         """
         while True:
-            result = self._try_append(thread, event)
+            result = self.append_if_current(thread, event)
             if result is not None:
                 return result
             thread = self.refresh(thread)
@@ -137,13 +137,6 @@ class Store:
         """Append ``event`` only if nothing was appended since ``thread`` was loaded; None if
         something was (load again and decide again). For events decided on the thread's
         state, such as an expiry that must not land after an answer."""
-        return self._try_append(thread, event)
-
-    def submit(self, thread_id: str, event: Event) -> Appended:
-        """Append to a stored thread by id (what channels and the API use)."""
-        return self.append(self.load(thread_id), event)
-
-    def _try_append(self, thread: Thread, event: Event) -> Appended | None:
         folded = reduce(thread, event)
         outcome, value = self._append(
             keys=[

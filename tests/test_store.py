@@ -24,7 +24,7 @@ def store(redis_url: str) -> Store:
 
 def test_an_event_delivered_three_times_is_applied_once(store: Store) -> None:
     thread = store.create("t1", "deploy", trigger("start")).thread
-    outcomes = [store.submit("t1", trigger("again", key="slack:Ev123")) for _ in range(3)]
+    outcomes = [store.append(store.load("t1"), trigger("again", key="slack:Ev123")) for _ in range(3)]
     assert [o.applied for o in outcomes] == [True, False, False]
     assert all(o.duplicate_of == "t1" for o in outcomes[1:])
     assert [e.type for e in store.load("t1").events] == ["trigger", "trigger"]
@@ -43,7 +43,7 @@ def test_an_append_from_a_stale_copy_lands_after_the_events_it_missed(store: Sto
 def test_the_status_index_follows_the_fold(store: Store) -> None:
     store.create("a", "deploy", trigger("a"))
     store.create("b", "deploy", trigger("b"))
-    store.submit("b", Cancelled(by="me"))
+    store.append(store.load("b"), Cancelled(by="me"))
     assert store.ids(Status.RUNNING) == ["a"]
     assert store.ids(Status.CANCELLED) == ["b"]
     assert store.ids() == ["b", "a"]
