@@ -83,9 +83,16 @@ class ToolCall(_Event):
     call_id: str
     tool: str
     arguments: dict[str, Any]
+    holder: str | None = None
+    """Who runs the call (the runtime's lock holder: worker, process, job token). A call
+    with no result is taken for interrupted only once this holder is known to be gone."""
 
 
 class ToolResult(_Event):
+    """What a tool returned. A result that arrives after its call stopped being open (the
+    worker lost the thread and the call was taken for interrupted) is kept as a fact for the
+    model, but changes no state."""
+
     type: Literal["tool_result"] = "tool_result"
     call_id: str
     tool: str
@@ -210,6 +217,15 @@ class Cancelled(_Event):
     reason: str | None = None
 
 
+class Forked(_Event):
+    """This thread is a copy of the first ``kept`` events of ``source``. Approvals do not
+    travel: a call approved in the source but not run there needs a new approval here."""
+
+    type: Literal["forked"] = "forked"
+    source: str
+    kept: int
+
+
 class Failed(_Event):
     """The runtime gave up on the thread (e.g. infrastructure retries exhausted)."""
 
@@ -231,6 +247,7 @@ Event = Annotated[
     | Paused
     | Resumed
     | Cancelled
+    | Forked
     | Failed,
     Field(discriminator="type"),
 ]

@@ -35,6 +35,9 @@ from agent.tools import DoneForNow, InvalidArguments, RequestHumanInput, Tool
 
 Record = Callable[[Event], Thread]
 """Persist an event and return the thread with it folded in."""
+Check = Callable[[], None]
+"""Raise if this process may no longer advance the thread (the runtime's lock was lost);
+called before every step, so before every model call and tool run."""
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,13 @@ def advance(
     record: Record | None = None,
     max_steps: int | None = None,
     clock: Clock = utcnow,
+    check: Check | None = None,
 ) -> Thread:
     """Run until the thread waits for a human, finishes, pauses, or uses up its steps.
 
-    ``clock`` gives "now" for the deadlines of human requests (see ``step``)."""
+    ``clock`` gives "now" for the deadlines of human requests (see ``step``); ``check`` runs
+    before each step. A tool's run is also guarded by ``record``: its ``tool_call`` is
+    recorded (and, in the runtime, fenced by the lock) right before it runs."""
     current = thread
 
     def fold(event: Event) -> Thread:
@@ -109,6 +115,8 @@ def advance(
     for _ in range(max_steps if max_steps is not None else agent.step_limit):
         if current.status is not Status.RUNNING:
             break
+        if check is not None:
+            check()
         current = step(current, agent, model, record or fold, clock)
     return current
 
@@ -129,7 +137,7 @@ def step(thread: Thread, agent: AgentSpec, model: Model, record: Record, clock: 
             return record(_question(agent, question))
         case UseTool(tool, arguments) if tool.policy.needs_approval:
             call = ProposedCall(call_id=new_id(), tool=tool.name, arguments=arguments.model_dump(mode="json"))
-            return record(_approval_request(agent, tool, call, f"Approve {describe_call(call)}?"))
+            return record(approval_request(agent, tool, call, f"Approve {describe_call(call)}?"))
         case UseTool(tool, arguments):
             return _run(tool, arguments, new_id(), agent, record)
         case Invalid(error):
@@ -142,7 +150,7 @@ def describe_call(call: ProposedCall) -> str:
     return f"{call.tool}({arguments})"
 
 
-def _approval_request(agent: AgentSpec, tool: Tool | None, call: ProposedCall, text: str) -> HumanRequest:
+def approval_request(agent: AgentSpec, tool: Tool | None, call: ProposedCall, text: str) -> HumanRequest:
     return HumanRequest(
         request_id=new_id(),
         kind="approval",
@@ -224,7 +232,7 @@ def _recover_interrupted(call: ToolCall, agent: AgentSpec, record: Record) -> Th
         f"{describe_call(proposed)} was interrupted and may or may not have run. "
         "Approve to run it again, or reject to leave it as it is."
     )
-    return record(_approval_request(agent, tool, proposed, text))
+    return record(approval_request(agent, tool, proposed, text))
 
 
 def _prefetch(thread: Thread, agent: AgentSpec, record: Record) -> Thread:

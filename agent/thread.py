@@ -21,6 +21,7 @@ from agent.events import (
     Error,
     Event,
     Failed,
+    Forked,
     HumanRequest,
     HumanResponse,
     Paused,
@@ -142,6 +143,8 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
             if approved is not None and approved.call_id == event.call_id:
                 approved = None
             return {"open_call": event, "approved": approved}
+        case ToolResult() | Error() if _stale_call(thread, event.call_id):
+            return {}
         case ToolResult():
             return {**_close_call(thread, event.call_id), "consecutive_errors": 0}
         case Error():
@@ -167,12 +170,21 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
             return {"status": Status.CANCELLED, "pending": None, "approved": None}
         case Failed():
             return {"status": Status.FAILED}
+        case Forked():
+            return {"approved": None, "open_call": None}
         case Context() | AgentMessage():
             return {}
 
 
 def _unanswered_trigger(thread: Thread, basis: int) -> bool:
     return any(isinstance(event, Trigger) for event in thread.events[basis:])
+
+
+def _stale_call(thread: Thread, call_id: str | None) -> bool:
+    """A result or error of a call that is no longer open: a late report of a worker that lost
+    the thread after the call was taken for interrupted. Kept in the log, but it changes nothing."""
+    open_call = thread.open_call
+    return call_id is not None and (open_call is None or open_call.call_id != call_id)
 
 
 def _close_call(thread: Thread, call_id: str | None) -> dict[str, Any]:

@@ -129,12 +129,20 @@ def launch(text: str, agent: str) -> None:
 
 @main.command()
 @click.option("--status", type=click.Choice([s.value for s in Status]), help="Only threads in this state.")
+@click.option("--agent", help="Only threads of this agent.")
+@click.option(
+    "--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="At most this many."
+)
+@click.option("--cursor", help="Where the previous listing stopped (it prints the option to use).")
 @friendly_errors
-def threads(status: str | None) -> None:
-    """List threads, newest first."""
-    for summary in _runtime().store.summaries(Status(status) if status else None):
+def threads(status: str | None, agent: str | None, limit: int, cursor: str | None) -> None:
+    """List threads, newest first, a page at a time."""
+    page = _runtime().store.page(Status(status) if status else None, agent, cursor, limit)
+    for summary in page.threads:
         updated = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(summary.updated_at))
         click.echo(f"{summary.id}  {summary.agent:<10} {summary.status.value:<15} {updated}")
+    if page.cursor is not None:
+        click.echo(f"(more: add --cursor {page.cursor})")
 
 
 @main.command()

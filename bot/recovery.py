@@ -1,9 +1,14 @@
-"""Pick up threads whose worker died: running, unlocked, and quiet for longer than a lock lives.
+"""Pick up threads nobody is advancing: running, unlocked, with no advance job waiting, and quiet.
 
-A worker killed mid-run leaves its thread ``running`` with a lock that expires after
-its TTL. RQ retries a job whose work horse died, but not one whose whole worker
-vanished, so the scheduler sweeps for such threads and enqueues them again; the
-kernel then resumes them from the log (an interrupted tool call goes to a human).
+A worker killed mid-run leaves its thread ``running`` with a lock that expires after its
+TTL. RQ retries a job whose work horse died, but not one whose whole worker vanished,
+so the sweeps (the scheduler's, and every worker's) look for such threads and enqueue
+them again; the job then resumes the thread from its log (a tool call left open goes to
+a human once its holder is known to be gone, see ``bot.liveness``).
+
+A thread with an advance job queued, scheduled or started is left alone (its job id is
+kept in ``queued:{id}``, see ``Runtime.enqueue``): re-queueing it would only flood the
+queue when workers are slow or stopped.
 """
 
 from __future__ import annotations
@@ -20,15 +25,20 @@ log = structlog.get_logger(__name__)
 
 
 def recover_stalled(rt: Runtime, now: float | None = None) -> list[str]:
-    """Enqueue every stalled running thread; returns their ids."""
+    """Enqueue every stalled running thread; returns their ids. Reads only the running index."""
     now = time.time() if now is None else now
+    running = rt.store.ids(Status.RUNNING)
+    pipe = rt.connection.pipeline(transaction=False)
+    for thread_id in running:
+        pipe.exists(key("lock", thread_id))
+        pipe.hget(key("thread", thread_id, "meta"), "updated_at")
+    answers = pipe.execute()
     stalled = []
-    for summary in rt.store.summaries(Status.RUNNING):
-        locked = rt.connection.exists(key("lock", summary.id))
-        if not locked and now - summary.updated_at > rt.settings.lock_ttl:
-            rt.enqueue(summary.id)
-            stalled.append(summary.id)
-            log.warning(
-                "thread.recovered", thread_id=summary.id, quiet_for=round(now - summary.updated_at, 1)
-            )
+    for index, thread_id in enumerate(running):
+        locked, updated_at = answers[2 * index : 2 * index + 2]
+        quiet_for = now - float(updated_at or 0)
+        if locked or quiet_for <= rt.settings.lock_ttl or not rt.enqueue(thread_id):
+            continue
+        stalled.append(thread_id)
+        log.warning("thread.recovered", thread_id=thread_id, quiet_for=round(quiet_for, 1))
     return stalled

@@ -9,24 +9,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import cast
 
 import redis
 import structlog
 from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from agent.definition import AgentSpec, Registry
 from agent.events import (
     Cancelled,
     Clock,
+    Error,
     Event,
+    Forked,
     HumanResponse,
     Origin,
     Paused,
+    ProposedCall,
     Resumed,
+    ToolResult,
     Trigger,
     new_id,
     utcnow,
 )
+from agent.loop import approval_request, describe_call
 from agent.model import Model
 from agent.thread import FINAL, Status, Thread, fork, may_answer
 from bot import outbox
@@ -34,7 +42,7 @@ from bot.agents import load_registry
 from bot.models import model_for
 from bot.outbound import outbound_channels
 from bot.settings import Settings
-from bot.store import Appended, Store, ThreadExists, ThreadNotFound
+from bot.store import Appended, Store, ThreadExists, ThreadNotFound, key
 from channels.gateway import ROUTE, Conflict, NotAllowed, Outbound
 
 log = structlog.get_logger(__name__)
@@ -42,6 +50,15 @@ log = structlog.get_logger(__name__)
 QUEUE = "outerloop"
 ADVANCE_RETRY = Retry(max=5, interval=[1, 2, 5, 10, 30])
 """Retries for infrastructure failures (Redis hiccups, a killed work horse)."""
+ACTIVE_JOB = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
+QUEUED_TTL = 24 * 3600
+"""How long a thread's "advance job queued" mark lasts at most; the recovery sweep also
+checks the job it names, so a mark whose job was lost does not hold the thread that long."""
+
+_TAKEN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 @dataclass
@@ -63,7 +80,12 @@ class Runtime:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.connection)
+        retention = self.settings.retention_days * 86400 if self.settings.retention_days else None
+        return Store(self.connection, owes=self.owes, retention=retention)
+
+    def owes(self, thread: Thread, event: Event) -> bool:
+        """Whether people must see ``event``: the thread's channel shows its kind (invariant 9)."""
+        return outbox.wants(self.outbound, thread, event)
 
     @cached_property
     def queue(self) -> Queue:
@@ -78,50 +100,124 @@ class Runtime:
             self.models[agent.name] = model_for(agent, self.settings)
         return self.models[agent.name]
 
-    def enqueue(self, thread_id: str) -> None:
-        self.queue.enqueue(
-            "bot.worker.advance_job",
-            thread_id,
-            retry=ADVANCE_RETRY,
-            job_timeout=self.settings.job_timeout,
-            result_ttl=60,
-            failure_ttl=7 * 24 * 3600,
-            description=f"advance thread {thread_id}",
-        )
+    def enqueue(self, thread_id: str) -> bool:
+        """Queue an advance job for the thread, unless one is queued, scheduled or not yet started;
+        True if this call queued one.
 
-    def record(self, thread: Thread, event: Event) -> Appended:
-        """Append an event and hand it to the thread's channel if people should see it."""
-        appended = self.store.append(thread, event)
+        The job's id is kept in ``queued:{id}`` until a worker takes the job (``taken``), so
+        any number of wake-ups while it waits make one job; the job will see all their events.
+        A mark whose job is gone (a queue emptied by hand, a job lost with Redis) is replaced."""
+        job_id = new_id()
+        marker = key("queued", thread_id)
+        if not self.connection.set(marker, job_id, nx=True, ex=QUEUED_TTL):
+            waiting = cast(bytes | None, self.connection.get(marker))
+            if waiting is None or self._job_active(waiting.decode()):
+                return False
+            self.forget_queued(thread_id, waiting)
+            if not self.connection.set(marker, job_id, nx=True, ex=QUEUED_TTL):
+                return False
+        try:
+            self.queue.enqueue(
+                "bot.worker.advance_job",
+                thread_id,
+                job_id=job_id,
+                retry=ADVANCE_RETRY,
+                job_timeout=self.settings.job_timeout,
+                result_ttl=60,
+                failure_ttl=7 * 24 * 3600,
+                description=f"advance thread {thread_id}",
+            )
+        except Exception:
+            self.forget_queued(thread_id, job_id.encode())
+            raise
+        return True
+
+    def _job_active(self, job_id: str) -> bool:
+        try:
+            return Job.fetch(job_id, connection=self.connection).get_status() in ACTIVE_JOB
+        except NoSuchJobError:
+            return False
+
+    def taken(self, thread_id: str, job_id: str) -> None:
+        """A worker took the thread's queued job: the next wake-up needs a job of its own."""
+        self.forget_queued(thread_id, job_id.encode())
+
+    def forget_queued(self, thread_id: str, job_id: bytes | None) -> None:
+        if job_id is not None:
+            self.connection.eval(_TAKEN, 1, key("queued", thread_id), job_id)
+
+    def record(self, thread: Thread, event: Event, fence: str | None = None) -> Appended:
+        """Append an event (fenced by the lock value ``fence``, for a worker) and hand it to the
+        thread's channel if people should see it. The append itself records the delivery as
+        owed, so if queueing it fails, the outbox sweep queues it later (invariant 9)."""
+        appended = self.store.append(thread, event, fence=fence)
         if appended.applied:
             self.announce(appended.thread, event)
         return appended
 
+    def record_late(self, thread_id: str, event: ToolResult | Error) -> Appended:
+        """Keep the result of a tool that finished after its worker lost the thread.
+
+        The worker that lost the lock writes nothing else; this one event is appended without
+        the lock because it is a fact, not a decision: while its call is still open (nobody
+        took the call for interrupted, since its holder was alive), it closes the call and the
+        thread goes on as if nothing happened; if the call was taken for interrupted meanwhile,
+        ``reduce`` keeps it as information for the model and it changes nothing."""
+        appended = self.record(self.store.load(thread_id), event)
+        self.enqueue(thread_id)
+        log.warning("event.recorded_late", thread_id=thread_id, event_type=event.type, call_id=event.call_id)
+        return appended
+
     def announce(self, thread: Thread, event: Event) -> None:
         """Queue the delivery of a stored event, if the thread's channel shows its kind."""
-        if outbox.wants(self.outbound, thread, event):
-            self.outbound_queue.enqueue(
-                "bot.worker.deliver_job",
-                thread.id,
-                event.id,
-                retry=outbox.DELIVERY_RETRY,
-                result_ttl=60,
-                failure_ttl=7 * 24 * 3600,
-                description=f"deliver {event.type} of thread {thread.id}",
-            )
+        if self.owes(thread, event):
+            try:
+                self.queue_delivery(thread.id, event.id)
+            except redis.RedisError:
+                log.warning("delivery.deferred", thread_id=thread.id, event_type=event.type)
+
+    def queue_delivery(self, thread_id: str, event_id: str) -> None:
+        self.outbound_queue.enqueue(
+            "bot.worker.deliver_job",
+            thread_id,
+            event_id,
+            retry=outbox.DELIVERY_RETRY,
+            result_ttl=60,
+            failure_ttl=7 * 24 * 3600,
+            description=f"deliver event {event_id} of thread {thread_id}",
+        )
 
     def deliver(self, thread_id: str, event_id: str) -> None:
-        """Show one event through the thread's channel and keep the channel's receipt."""
+        """Show one event through the thread's channel and keep the channel's receipt.
+
+        Idempotent per event: a delivery that is no longer owed (done by an earlier job) or
+        that another job is making right now is skipped."""
+        if not self.store.is_owed(thread_id, event_id):
+            log.info("delivery.not_owed", thread_id=thread_id, event_id=event_id)
+            return
+        busy = key("delivering", event_id)
+        if not self.connection.set(busy, "1", nx=True, px=int(self.settings.delivery_grace * 1000)):
+            log.info("delivery.in_progress", thread_id=thread_id, event_id=event_id)
+            return
+        try:
+            self._deliver(thread_id, event_id)
+        finally:
+            self.connection.delete(busy)
+
+    def _deliver(self, thread_id: str, event_id: str) -> None:
         thread = self.store.load(thread_id)
         event = outbox.find_event(thread, event_id)
         channel = outbox.channel_of(thread)
         if channel is None or channel not in self.outbound:
             log.warning("delivery.no_channel", thread_id=thread_id, channel=channel)
+            self.store.settle(thread_id, event_id)
             return
         receipt = self.outbound[channel].deliver(thread, event, self.store)
         if receipt:
             self.store.keep_receipt(event_id, receipt)
             if ROUTE in receipt:  # replies to what was just sent continue this thread
                 self.store.bind_route(receipt[ROUTE], thread_id)
+        self.store.settle(thread_id, event_id)
         log.info("delivery.done", thread_id=thread_id, event_type=event.type, channel=channel)
 
     def submit(self, thread: Thread | str, event: Event) -> Appended:
@@ -184,35 +280,26 @@ class Runtime:
         key: str | None = None,
         via: str | None = None,
     ) -> Appended:
-        """Answer a pending human request, after checking it is pending and who may answer."""
+        """Answer a pending human request, after checking it is pending and who may answer.
+
+        The checks and the append are one atomic step (invariant 7): the append is a
+        compare-and-set on the log the checks read, so of racing answers exactly one is
+        stored, and every other one is checked again against the log with that answer in it
+        and refused naming it."""
         thread = self.store.load(thread_id)
-        request = thread.request(request_id)
-        if request is None:
-            raise LookupError(f"thread {thread_id} has no request {request_id!r}")
-        # Who may answer comes first, so a stranger learns nothing about who answered.
-        if not may_answer(request, responder, via):
-            raise NotAllowed(
-                f"{responder} may not answer this request; approvers: {', '.join(request.approvers)}"
-            )
-        settled = thread.response_to(request_id)
-        if settled is not None:
-            raise Conflict(f"request {request_id} was already answered by {settled.responder}")
-        if thread.pending is None or thread.pending.request_id != request_id:
-            raise Conflict(f"request {request_id} is no longer pending")
-        if request.kind == "approval" and approved is None:
-            raise ValueError("an approval request needs approved: true or false")
-        if request.kind == "question" and not (answer or comment):
-            raise ValueError("a question needs an answer")
-        response = HumanResponse(
-            request_id=request_id,
-            responder=responder,
-            approved=approved if request.kind == "approval" else None,
-            comment=comment,
-            answer=answer,
-            key=key,
-            via=via,
+        while True:
+            response = _response(thread, request_id, responder, approved, comment, answer, key, via)
+            appended = self.store.append_if_current(thread, response)
+            if appended is not None:
+                break
+            thread = self.store.refresh(thread)
+        if appended.applied:
+            self.announce(appended.thread, response)
+            self.enqueue(thread_id)
+        log.info(
+            "event.submitted", thread_id=thread_id, event_type=response.type, duplicate=not appended.applied
         )
-        return self.submit(thread, response)
+        return appended
 
     def pause(self, thread_id: str, by: str, reason: str | None = None) -> Appended:
         thread = self.store.load(thread_id)
@@ -235,7 +322,10 @@ class Runtime:
         return self.record(thread, Cancelled(by=by, reason=reason))
 
     def fork(self, thread_id: str, at: int) -> Appended:
-        """A new thread with the first ``at`` events of ``thread_id``, advanced from there."""
+        """A new thread with the first ``at`` events of ``thread_id``, advanced from there.
+
+        Approvals do not travel (invariant 6): a call approved in the source but not run
+        there by event ``at`` (or running there at that point) is asked for again."""
         source = self.store.load(thread_id)
         copy = fork(source, at=at, new_id=new_id())
         if not copy.events:
@@ -243,8 +333,68 @@ class Runtime:
         # Delivery keys belong to the original thread; copies must not be taken for duplicates.
         events = [event.model_copy(update={"key": None}) for event in copy.events]
         thread = self.store.create(copy.id, copy.agent, events[0]).thread
-        for event in events[1:]:
+        for event in [*events[1:], Forked(source=thread_id, kept=at)]:
             thread = self.store.append(thread, event).thread
+        carried = _carried_call(copy)
+        if carried is not None:
+            spec = self.agents.get(copy.agent)
+            text = (
+                f"This thread is a copy of thread {thread_id}, where {describe_call(carried)} was "
+                "approved or running. Approvals do not carry over to a copy: approve to run it here."
+            )
+            thread = self.record(
+                thread, approval_request(spec, spec.tool(carried.tool), carried, text)
+            ).thread
         self.enqueue(thread.id)
         log.info("thread.forked", thread_id=thread.id, source=thread_id, at=at)
         return Appended(thread=thread, applied=True)
+
+
+def _carried_call(copy: Thread) -> ProposedCall | None:
+    """The call a fork would run on its source's authority: approved but not run, or open."""
+    if copy.approved is not None:
+        return copy.approved.model_copy(update={"call_id": new_id()})
+    call = copy.open_call
+    if call is None:
+        return None
+    return ProposedCall(call_id=new_id(), tool=call.tool, arguments=call.arguments)
+
+
+def _response(
+    thread: Thread,
+    request_id: str,
+    responder: str,
+    approved: bool | None,
+    comment: str | None,
+    answer: str | None,
+    key: str | None,
+    via: str | None,
+) -> HumanResponse:
+    """The response to record, if ``responder`` may answer ``request_id`` now; raises otherwise."""
+    request = thread.request(request_id)
+    if request is None:
+        raise LookupError(f"thread {thread.id} has no request {request_id!r}")
+    # Who may answer comes first, so a stranger learns nothing about who answered.
+    if not may_answer(request, responder, via):
+        raise NotAllowed(
+            f"{responder} may not answer this request; approvers: {', '.join(request.approvers)}"
+        )
+    settled = thread.response_to(request_id)
+    if settled is not None:
+        decision = {True: "approved", False: "rejected", None: "answered"}[settled.approved]
+        raise Conflict(f"request {request_id} was already answered by {settled.responder} ({decision})")
+    if thread.pending is None or thread.pending.request_id != request_id:
+        raise Conflict(f"request {request_id} is no longer pending")
+    if request.kind == "approval" and approved is None:
+        raise ValueError("an approval request needs approved: true or false")
+    if request.kind == "question" and not (answer or comment):
+        raise ValueError("a question needs an answer")
+    return HumanResponse(
+        request_id=request_id,
+        responder=responder,
+        approved=approved if request.kind == "approval" else None,
+        comment=comment,
+        answer=answer,
+        key=key,
+        via=via,
+    )

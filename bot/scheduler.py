@@ -1,19 +1,18 @@
 """``outerloop scheduler``: one ``tick`` every sweep interval, against a clock it is given.
 
-A tick does three sweeps: threads whose worker died are queued again
-(``bot.recovery``), due cron ticks launch threads (``channels.cron``), and human
-requests past their deadline expire (``bot.expiry``). Any number of schedulers may
-run: every sweep's writes are atomic appends with dedupe keys or compare-and-set, so
-a cron tick launches one thread and a deadline expires once, whoever gets there first.
+A tick runs the sweeps: threads whose worker died are queued again (``bot.recovery``),
+owed deliveries whose job was lost are queued again and expired threads leave the indexes
+(``bot.sweeps``; every worker runs these too), due cron ticks launch threads
+(``channels.cron``), and human requests past their deadline expire (``bot.expiry``).
+Any number of schedulers may run: every sweep's writes are atomic appends with dedupe keys
+or compare-and-set, so a cron tick launches one thread and a deadline expires once, whoever gets there first.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
 
 import redis
 import structlog
@@ -23,12 +22,11 @@ from bot.expiry import expire_due
 from bot.recovery import recover_stalled
 from bot.runtime import Runtime
 from bot.store import key
+from bot.sweeps import deliver_owed, guarded
 from channels.config import ConfigError
 from channels.cron import Fired, Schedule, fire_due, load_schedules
 
 log = structlog.get_logger(__name__)
-
-T = TypeVar("T")
 
 
 class RedisCursors:
@@ -53,6 +51,7 @@ class Tick:
     """What one tick did."""
 
     recovered: list[str] = field(default_factory=list)
+    redelivered: list[str] = field(default_factory=list)
     fired: list[Fired] = field(default_factory=list)
     expired: list[RequestExpired] = field(default_factory=list)
 
@@ -78,12 +77,14 @@ class Scheduler:
         return cls(rt, load_schedules(path) if path is not None else [])
 
     def tick(self, now: datetime) -> Tick:
-        """Run the three sweeps once, as of ``now``. A sweep that fails (Redis away) is
-        logged and tried again next tick; it does not stop the others."""
+        """Run the sweeps once, as of ``now``. A sweep that fails (Redis away) is logged and
+        tried again next tick; it does not stop the others."""
+        guarded("retention", self.rt.store.forget_expired)
         return Tick(
-            recovered=self._sweep("recovery", lambda: recover_stalled(self.rt, now.timestamp())),
-            fired=self._sweep("cron", lambda: fire_due(self.schedules, self.rt, self.cursors, now)),
-            expired=self._sweep("expiry", lambda: expire_due(self.rt, now)),
+            recovered=guarded("recovery", lambda: recover_stalled(self.rt, now.timestamp())) or [],
+            redelivered=guarded("outbox", lambda: deliver_owed(self.rt, now.timestamp())) or [],
+            fired=guarded("cron", lambda: fire_due(self.schedules, self.rt, self.cursors, now)) or [],
+            expired=guarded("expiry", lambda: expire_due(self.rt, now)) or [],
         )
 
     def run(self) -> None:
@@ -92,10 +93,3 @@ class Scheduler:
         while True:
             self.tick(self.rt.clock())
             time.sleep(self.rt.settings.sweep_interval)
-
-    def _sweep(self, name: str, sweep: Callable[[], list[T]]) -> list[T]:
-        try:
-            return sweep()
-        except Exception:  # a scheduler that stops stops every schedule and deadline: log, go on
-            log.exception("scheduler.sweep_failed", sweep=name)
-            return []

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     """Seconds a dead worker's thread lock outlives it before the thread is picked up again."""
     sweep_interval: float = Field(default=5.0, alias="OUTERLOOP_SWEEP_INTERVAL")
     """Seconds between the scheduler's sweeps for threads whose worker died."""
+    delivery_grace: float = Field(default=60.0, gt=0, alias="OUTERLOOP_DELIVERY_GRACE")
+    """Seconds a delivery may stay owed before the sweeps take its job for lost and queue it again."""
+    retention_days: float | None = Field(default=None, gt=0, alias="OUTERLOOP_RETENTION_DAYS")
+    """Days an ended (done, failed, cancelled) thread is kept; unset: kept for good."""
     log_format: str = Field(default="console", alias="OUTERLOOP_LOG_FORMAT")
     request_ttl: float | None = Field(default=None, gt=0, alias="OUTERLOOP_REQUEST_TTL")
     """Seconds the bundled agents' human requests wait before a reminder, an escalation or a

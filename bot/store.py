@@ -1,25 +1,33 @@
-"""Threads in Redis: append-only event logs with atomic, deduplicated, versioned appends.
+"""Threads in Redis: append-only event logs with atomic, deduplicated, versioned, fenced appends.
 
 Layout (all keys under ``ol:``):
 - ``thread:{id}:events`` list of event JSON, the thread's only state (invariant 1);
 - ``thread:{id}:meta`` hash: agent, status, version, created_at, updated_at — an index
   derived from the events, rewritten by every append;
-- ``status:{status}`` and ``agent:{name}`` sets, ``threads`` sorted set by creation time;
+- ``by-status:{status}`` and ``by-agent:{name}`` sorted sets and the ``threads`` sorted set,
+  all scored by creation time, so lists page without reading every thread;
 - ``dedupe:{key}`` the thread a stable delivery key went to (invariant 3);
 - ``route:{key}`` the thread a channel conversation maps to (a Slack thread, an email chain);
 - ``receipt:{event id}`` what a channel needs to find the message it sent for an event;
 - ``expiries`` sorted set of the threads whose pending human request has a deadline, scored
-  by it, so the scheduler finds due requests without scanning threads.
+  by it, so the scheduler finds due requests without scanning threads;
+- ``ended`` sorted set of ``{thread id} {agent}`` of ended threads, kept only with a retention
+  period (``OUTERLOOP_RETENTION_DAYS``);
+- ``outbox`` sorted set of ``{thread id} {event id}`` deliveries owed, scored by when they were
+  last handed to a delivery job (invariant 9; see ``bot.outbox``).
 
 An append is a compare-and-set on the thread's length: the caller folds the event
 into the thread it has, and the Lua script writes it only if nobody appended in
-between, so the status index always matches the fold of the log.
+between, so the status index always matches the fold of the log. A worker's append is
+also *fenced*: it names the lock value it holds, and the script refuses it unless the
+thread's lock still has that value (invariant 4), in the same atomic step. Storing an
+event people must see and owing its delivery are that same step too.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -31,11 +39,20 @@ from agent.thread import FINAL, Status, Thread, reduce, replay
 PREFIX = "ol"
 DEDUPE_TTL = 7 * 24 * 3600
 """How long a delivery key is remembered; Slack and mail servers retry within hours."""
+ENDED = frozenset({Status.DONE, *FINAL})
+"""Statuses after which the retention period starts (a follow-up message to a done thread
+makes it live again, and keeps it). An ended thread's log and meta expire in Redis; its
+entry in ``ended`` (``{id} {agent}``, scored by when it ended) tells ``forget_expired``
+which index entries to drop."""
 
 _APPEND = """
--- KEYS: events, meta, dedupe, old status set, new status set, agent set, threads zset, expiries zset
--- ARGV: event json, expected length, thread id, agent, new status, now, has dedupe key, dedupe ttl,
---       deadline of the pending request ('' when none)
+-- KEYS: events, meta, dedupe, old status zset, new status zset, agent zset, threads zset, expiries zset,
+--       lock, outbox, ended zset
+-- ARGV: 1 event json, 2 expected length, 3 thread id, 4 agent, 5 new status, 6 now, 7 has dedupe key,
+--       8 dedupe ttl, 9 deadline of the pending request ('' when none), 10 the lock value the writer
+--       holds ('' for a writer that needs no lock), 11 '1' when the event is owed a delivery,
+--       12 event id, 13 retention in seconds ('0': keep), 14 '1' when the new status has ended the thread
+if ARGV[10] ~= '' and redis.call('GET', KEYS[9]) ~= ARGV[10] then return {-2, ''} end
 if ARGV[7] == '1' then
   local seen = redis.call('GET', KEYS[3])
   if seen then return {0, seen} end
@@ -47,18 +64,34 @@ if ARGV[7] == '1' then redis.call('SET', KEYS[3], ARGV[3], 'EX', tonumber(ARGV[8
 if length == 0 then
   redis.call('HSET', KEYS[2], 'agent', ARGV[4], 'created_at', ARGV[6])
   redis.call('ZADD', KEYS[7], tonumber(ARGV[6]), ARGV[3])
-  redis.call('SADD', KEYS[6], ARGV[3])
+  redis.call('ZADD', KEYS[6], tonumber(ARGV[6]), ARGV[3])
 end
+local created = tonumber(redis.call('HGET', KEYS[2], 'created_at'))
 redis.call('HSET', KEYS[2], 'status', ARGV[5], 'version', length + 1, 'updated_at', ARGV[6])
-redis.call('SREM', KEYS[4], ARGV[3])
-redis.call('SADD', KEYS[5], ARGV[3])
+redis.call('ZREM', KEYS[4], ARGV[3])
+redis.call('ZADD', KEYS[5], created, ARGV[3])
 if ARGV[9] == '' then
   redis.call('ZREM', KEYS[8], ARGV[3])
 else
   redis.call('ZADD', KEYS[8], tonumber(ARGV[9]), ARGV[3])
 end
+if ARGV[11] == '1' then redis.call('ZADD', KEYS[10], tonumber(ARGV[6]), ARGV[3] .. ' ' .. ARGV[12]) end
+if ARGV[13] ~= '0' then
+  if ARGV[14] == '1' then
+    redis.call('EXPIRE', KEYS[1], tonumber(ARGV[13]))
+    redis.call('EXPIRE', KEYS[2], tonumber(ARGV[13]))
+    redis.call('ZADD', KEYS[11], tonumber(ARGV[6]), ARGV[3] .. ' ' .. ARGV[4])
+  else
+    redis.call('PERSIST', KEYS[1])
+    redis.call('PERSIST', KEYS[2])
+    redis.call('ZREM', KEYS[11], ARGV[3] .. ' ' .. ARGV[4])
+  end
+end
 return {1, tostring(length + 1)}
 """
+
+Owes = Callable[[Thread, Event], bool]
+"""Whether people must be shown ``event`` of ``thread`` (the event folded in): the outbox's rule."""
 
 
 class ThreadNotFound(LookupError):
@@ -70,6 +103,11 @@ class ThreadNotFound(LookupError):
 class ThreadExists(ValueError):
     def __init__(self, thread_id: str) -> None:
         super().__init__(f"a thread with id {thread_id!r} already exists")
+
+
+class LockLost(RuntimeError):
+    """The writer no longer holds the thread's lock: another worker may be advancing it, so
+    the writer must stop work on the thread at once (invariant 4)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +130,14 @@ class ThreadSummary:
     updated_at: float
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a thread listing, newest first; ``cursor`` fetches the next one (None: no more)."""
+
+    threads: list[ThreadSummary]
+    cursor: str | None
+
+
 def key(*parts: str) -> str:
     return ":".join((PREFIX, *parts))
 
@@ -109,9 +155,30 @@ def _deadline(thread: Thread) -> str:
     return repr(pending.expires_at.timestamp())
 
 
+def _parse_cursor(cursor: str | None) -> tuple[str, str | None]:
+    """The highest score a page may start at, and the id of the last thread already shown."""
+    if not cursor:
+        return "+inf", None
+    score, _, last = cursor.partition(":")
+    try:
+        float(score)
+    except ValueError:
+        raise ValueError(f"not a cursor this API gave out: {cursor[:40]!r}") from None
+    return score, last or None
+
+
+def _never_owed(thread: Thread, event: Event) -> bool:
+    return False
+
+
 class Store:
-    def __init__(self, connection: redis.Redis) -> None:
+    def __init__(
+        self, connection: redis.Redis, owes: Owes = _never_owed, retention: float | None = None
+    ) -> None:
         self.redis = connection
+        self.owes = owes
+        self.retention = int(retention) if retention else 0
+        """Seconds an ended thread's log is kept; 0 keeps it for good."""
         self._append = connection.register_script(_APPEND)
 
     def create(self, thread_id: str, agent: str, first: Event) -> Appended:
@@ -121,19 +188,24 @@ class Store:
             raise ThreadExists(thread_id)
         return result
 
-    def append(self, thread: Thread, event: Event) -> Appended:
+    def append(self, thread: Thread, event: Event, fence: str | None = None) -> Appended:
         """Append ``event`` after the events ``thread`` holds, catching up on any it lacks.
 
         Events others appended meanwhile are folded in first, so the result is always the
-        stored log; ``event`` goes after them (invariant 4: in order, none lost).
+        stored log; ``event`` goes after them (invariant 4: in order, none lost). With
+        ``fence`` (the lock value a worker holds) raises ``LockLost`` if the lock moved on.
         """
         while True:
-            result = self.append_if_current(thread, event)
+            result = self.append_if_current(thread, event, fence)
             if result is not None:
                 return result
+            known = len(thread.events)
             thread = self.refresh(thread)
+            if any(stored.id == event.id for stored in thread.events[known:]):
+                # An earlier try was written but its answer lost (Redis went away): done.
+                return Appended(thread=thread, applied=True)
 
-    def append_if_current(self, thread: Thread, event: Event) -> Appended | None:
+    def append_if_current(self, thread: Thread, event: Event, fence: str | None = None) -> Appended | None:
         """Append ``event`` only if nothing was appended since ``thread`` was loaded; None if
         something was (load again and decide again). For events decided on the thread's
         state, such as an expiry that must not land after an answer."""
@@ -143,11 +215,14 @@ class Store:
                 key("thread", thread.id, "events"),
                 key("thread", thread.id, "meta"),
                 key("dedupe", event.key or ""),
-                key("status", thread.status.value),
-                key("status", folded.status.value),
-                key("agent", thread.agent),
+                key("by-status", thread.status.value),
+                key("by-status", folded.status.value),
+                key("by-agent", thread.agent),
                 key("threads"),
                 key("expiries"),
+                key("lock", thread.id),
+                key("outbox"),
+                key("ended"),
             ],
             args=[
                 EVENT_ADAPTER.dump_json(event),
@@ -159,8 +234,15 @@ class Store:
                 "1" if event.key else "0",
                 DEDUPE_TTL,
                 _deadline(folded),
+                fence or "",
+                "1" if self.owes(folded, event) else "0",
+                event.id,
+                self.retention,
+                "1" if folded.status in ENDED else "0",
             ],
         )
+        if outcome == -2:
+            raise LockLost(f"thread {thread.id}: the lock was lost; {event.type} not written")
         if outcome == 0:
             return Appended(thread=thread, applied=False, duplicate_of=_text(value))
         if outcome == -1:
@@ -187,30 +269,120 @@ class Store:
         return replay(thread_id, _text(agent), [EVENT_ADAPTER.validate_json(item) for item in raw])
 
     def summary(self, thread_id: str) -> ThreadSummary:
-        meta = self.redis.hgetall(key("thread", thread_id, "meta"))
-        if not meta:
+        found = self._summaries([thread_id])
+        if not found:
             raise ThreadNotFound(thread_id)
-        return ThreadSummary(
-            id=thread_id,
-            agent=_text(meta[b"agent"]),
-            status=Status(_text(meta[b"status"])),
-            version=int(meta[b"version"]),
-            created_at=float(meta[b"created_at"]),
-            updated_at=float(meta[b"updated_at"]),
-        )
+        return found[0]
+
+    def _summaries(self, thread_ids: list[str]) -> list[ThreadSummary]:
+        """The summaries of ``thread_ids`` in one round trip, skipping threads that expired."""
+        pipe = self.redis.pipeline(transaction=False)
+        for thread_id in thread_ids:
+            pipe.hgetall(key("thread", thread_id, "meta"))
+        summaries = []
+        for thread_id, meta in zip(thread_ids, pipe.execute(), strict=True):
+            if not meta or b"status" not in meta:
+                continue
+            summaries.append(
+                ThreadSummary(
+                    id=thread_id,
+                    agent=_text(meta[b"agent"]),
+                    status=Status(_text(meta[b"status"])),
+                    version=int(meta[b"version"]),
+                    created_at=float(meta[b"created_at"]),
+                    updated_at=float(meta[b"updated_at"]),
+                )
+            )
+        return summaries
 
     def ids(self, status: Status | None = None) -> list[str]:
-        """Thread ids, newest first; only those in ``status`` when given."""
-        raw_ids = cast(list[bytes], self.redis.zrange(key("threads"), 0, -1, desc=True))
-        newest_first = [_text(raw) for raw in raw_ids]
-        if status is None:
-            return newest_first
-        members = {_text(raw) for raw in self.redis.smembers(key("status", status.value))}
-        return [thread_id for thread_id in newest_first if thread_id in members]
+        """All thread ids, newest first; only those in ``status`` when given. For tests and
+        small tools: lists that people page through use ``page``."""
+        index = key("threads") if status is None else key("by-status", status.value)
+        return [_text(raw) for raw in cast(list[bytes], self.redis.zrange(index, 0, -1, desc=True))]
+
+    def page(
+        self,
+        status: Status | None = None,
+        agent: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """Up to ``limit`` threads, newest first, after ``cursor``; reads only that many index
+        entries and summaries (with both filters, walks the status index and checks the agent).
+
+        The cursor is the creation score and id of the last thread shown, so threads created
+        while someone pages never shift what the next page holds."""
+        index = (
+            key("by-status", status.value) if status else key("by-agent", agent) if agent else key("threads")
+        )
+        top, last = _parse_cursor(cursor)
+        found: list[ThreadSummary] = []
+        skip = 0
+        while len(found) < limit:
+            window = cast(
+                list[tuple[bytes, float]],
+                self.redis.zrevrangebyscore(index, top, "-inf", start=skip, num=limit, withscores=True),
+            )
+            if not window:
+                return Page(found, None)
+            skip += len(window)
+            # Equal scores come in reverse id order: those up to the cursor's id were shown already.
+            fresh = [
+                (_text(raw), score)
+                for raw, score in window
+                if last is None or score != float(top) or _text(raw) < last
+            ]
+            for summary in self._summaries([thread_id for thread_id, _ in fresh]):
+                if status and agent and summary.agent != agent:
+                    continue
+                found.append(summary)
+                if len(found) == limit:
+                    return Page(found, f"{summary.created_at!r}:{summary.id}")
+        return Page(found, None)
 
     def summaries(self, status: Status | None = None) -> Iterator[ThreadSummary]:
-        for thread_id in self.ids(status):
-            yield self.summary(thread_id)
+        cursor: str | None = None
+        while True:
+            page = self.page(status, cursor=cursor, limit=200)
+            yield from page.threads
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    def forget_expired(self) -> int:
+        """Drop the index entries of threads whose retention period is over (their log and
+        meta expired by themselves); returns how many. Reads only those threads' entries."""
+        if not self.retention:
+            return 0
+        ended = key("ended")
+        due = cast(list[bytes], self.redis.zrangebyscore(ended, "-inf", time.time() - self.retention))
+        pipe = self.redis.pipeline(transaction=False)
+        for raw in due:
+            thread_id, _, agent = _text(raw).partition(" ")
+            pipe.zrem(key("threads"), thread_id)
+            pipe.zrem(key("by-agent", agent), thread_id)
+            for status in ENDED:
+                pipe.zrem(key("by-status", status.value), thread_id)
+            pipe.zrem(ended, raw)
+        pipe.execute()
+        return len(due)
+
+    def owed(self, until: float, limit: int = 500) -> list[tuple[str, str]]:
+        """Deliveries owed since ``until`` or earlier, as (thread id, event id)."""
+        raw = cast(list[bytes], self.redis.zrangebyscore(key("outbox"), "-inf", until, start=0, num=limit))
+        return [cast(tuple[str, str], tuple(_text(item).split(" ", 1))) for item in raw]
+
+    def is_owed(self, thread_id: str, event_id: str) -> bool:
+        return self.redis.zscore(key("outbox"), f"{thread_id} {event_id}") is not None
+
+    def owe_again(self, thread_id: str, event_id: str, now: float) -> None:
+        """Restart the grace period of an owed delivery whose job was just queued again."""
+        self.redis.zadd(key("outbox"), {f"{thread_id} {event_id}": now}, xx=True)
+
+    def settle(self, thread_id: str, event_id: str) -> None:
+        """The delivery of ``event_id`` is done: nothing owed any more."""
+        self.redis.zrem(key("outbox"), f"{thread_id} {event_id}")
 
     def route(self, route_key: str) -> str | None:
         value = self.redis.get(key("route", route_key))

@@ -13,6 +13,7 @@ from agent.events import (
     Error,
     Event,
     Failed,
+    Forked,
     HumanRequest,
     HumanResponse,
     Paused,
@@ -70,6 +71,8 @@ def describe(event: Event) -> str:
             return by + (f": {reason}" if reason else "")
         case Resumed(by=by):
             return by
+        case Forked(source=source, kept=kept):
+            return f"copied from thread {source} at event {kept}; its approvals do not carry over"
         case Failed(reason=reason):
             return reason
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hmac
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import redis
 import structlog
-from fastapi import Depends, FastAPI, Request, status
+from fastapi import Depends, FastAPI, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -107,8 +108,20 @@ def create_app(rt: Runtime) -> FastAPI:
         return _ref(rt.launch(body.agent, body.text))
 
     @app.get("/threads", dependencies=auth)
-    def list_threads(status: Status | None = None) -> list[ThreadSummaryOut]:
-        return [ThreadSummaryOut(**vars(summary)) for summary in rt.store.summaries(status)]
+    def list_threads(
+        response: Response,
+        status: Status | None = None,
+        agent: Annotated[str | None, Query(max_length=100)] = None,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> list[ThreadSummaryOut]:
+        """A page of threads, newest first; a ``Link: <...>; rel="next"`` header names the next."""
+        page = rt.store.page(status, agent, cursor, limit)
+        if page.cursor is not None:
+            following = {"status": status.value if status else None, "agent": agent, "limit": limit}
+            query = urlencode({k: v for k, v in following.items() if v is not None} | {"cursor": page.cursor})
+            response.headers["Link"] = f'</threads?{query}>; rel="next"'
+        return [ThreadSummaryOut(**vars(summary)) for summary in page.threads]
 
     @app.get("/threads/{thread_id}", dependencies=auth)
     def show(thread_id: str) -> ThreadOut:

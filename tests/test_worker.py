@@ -42,10 +42,11 @@ def test_a_thread_advances_in_process_to_an_approval_and_then_to_done(
 
 
 def test_a_busy_thread_is_left_to_its_holder_who_runs_again(runtime: Runtime) -> None:
+    from bot.liveness import Holder
     from bot.lock import ThreadLock
 
     thread_id = runtime.launch("notes", "first").thread.id
-    holder = ThreadLock(runtime.connection, thread_id, ttl=5)
+    holder = ThreadLock(runtime.connection, thread_id, Holder.here(), ttl=5)
     assert holder.acquire()
     assert advance_thread(runtime, thread_id) is None  # busy: marks the thread wanted
     assert holder.release_or_continue() is True  # so the holder must run again

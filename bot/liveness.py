@@ -1,0 +1,82 @@
+"""Who holds a thread, and whether that holder is known to be gone (honest recovery, invariant 5).
+
+A thread's lock and each ``tool_call`` name their *holder*: the RQ worker, the process
+that ran the job (RQ's work horse), and a random token for that one job. A lock's TTL
+running out says only that renewals stopped arriving, not that the holder died: a horse
+stopped by SIGSTOP, or cut off from Redis for a while, is still running its tool. So a
+call counts as interrupted only when its holder is known to be gone:
+
+- the worker process vouches for its current horse: every heartbeat it writes
+  ``alive:{worker}`` = the horse's pid, with a short TTL (``bot.worker.OuterloopWorker``).
+  Its main loop watches the horse, so a horse that is stopped or busy is still vouched for,
+  and a horse that died is not (the worker reaps it and vouches for nobody or the next one);
+- a holder is gone when ``alive:{worker}`` names another process (the worker moved on) or
+  is missing (the whole worker stopped vouching for longer than the TTL: dead, or frozen
+  as a whole, which nobody outside can tell from dead);
+- a worker runs one horse at a time, so a holder in another process of the asking
+  worker itself is gone (the job of a killed horse, retried by RQ in a new one).
+
+A process that is not an RQ work horse (a test, a tool advancing a thread in-process) is a
+worker of its own, and vouches for itself while it holds a lock (``ThreadLock``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+import redis
+
+from agent.events import new_id
+from bot.store import key
+
+SEPARATOR = "|"
+
+
+@dataclass(frozen=True)
+class Holder:
+    worker: str
+    pid: int
+    token: str
+
+    @classmethod
+    def here(cls) -> Holder:
+        """The holder for a job run by this process: inside an RQ work horse, RQ names its
+        worker in ``RQ_WORKER_ID``; any other process is a worker of its own."""
+        worker = os.environ.get("RQ_WORKER_ID") or _own_worker_name()
+        return cls(worker.replace(SEPARATOR, "_"), os.getpid(), new_id()[:12])
+
+    @classmethod
+    def parse(cls, value: str) -> Holder | None:
+        worker, _, rest = value.partition(SEPARATOR)
+        pid, _, token = rest.partition(SEPARATOR)
+        return cls(worker, int(pid), token) if pid.isdigit() and token else None
+
+    @property
+    def vouches_for_itself(self) -> bool:
+        """Not an RQ work horse: nobody else will vouch for this process."""
+        return self.worker == _own_worker_name()
+
+    def __str__(self) -> str:
+        return SEPARATOR.join((self.worker, str(self.pid), self.token))
+
+
+def _own_worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}".replace(SEPARATOR, "_")
+
+
+def vouch(connection: redis.Redis, worker: str, pid: int, ttl: float) -> None:
+    """Say that ``worker``'s current job runs in process ``pid`` (its own pid when idle)."""
+    connection.set(key("alive", worker), pid, px=int(ttl * 1000))
+
+
+def is_gone(connection: redis.Redis, value: str, asking: Holder) -> bool:
+    """Whether the holder named ``value`` is known to be gone (see the module docstring)."""
+    holder = Holder.parse(value)
+    if holder is None:
+        return True  # not a holder this version writes: a lock from before an upgrade
+    if holder.worker == asking.worker and holder.pid != asking.pid:
+        return True
+    vouched = connection.get(key("alive", holder.worker))
+    return vouched is None or int(vouched) != holder.pid
