@@ -101,6 +101,8 @@ def run_fault(fault: Fault, threads: int, workers: int, rounds: int, timeout: fl
         killed = 0
         for _ in range(rounds):
             running = wait_for(lambda: _running(system, approver), "a deploy to run", timeout=120)
+            if running is _ALL_SETTLED:
+                break
             killed += fault.inject(cluster, running)
         ended = time.monotonic()
         settled = approver.settle(timeout)
@@ -109,8 +111,14 @@ def run_fault(fault: Fault, threads: int, workers: int, rounds: int, timeout: fl
     return Row(fault.name, outcome, recovery)
 
 
+_ALL_SETTLED: list[Start] = [Start(0, 0)]
+"""What ``_running`` answers when no deploy is left to hit."""
+
+
 def _running(system: Rig, approver: Approver) -> list[Start] | None:
-    approver.sweep()
+    """The deploys running now, once some are; ``_ALL_SETTLED`` when every thread has settled."""
+    if approver.sweep():
+        return _ALL_SETTLED
     return system.executions().running or None
 
 
