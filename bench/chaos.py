@@ -100,7 +100,10 @@ def run_fault(fault: Fault, threads: int, workers: int, rounds: int, timeout: fl
         approver.watch(system.launch(threads))
         killed = 0
         for _ in range(rounds):
-            running = wait_for(lambda: _running(system, approver), "a deploy to run", timeout=120)
+            try:
+                running = wait_for(lambda: _running(system, approver), "a deploy to run", timeout=60)
+            except AssertionError:  # threads wait, but none deploys: stuck, as the table will say
+                break
             if running is _ALL_SETTLED:
                 break
             killed += fault.inject(cluster, running)
