@@ -13,6 +13,7 @@ import redis
 import rq
 from rq import SimpleWorker, Worker
 
+from bench.chaos import FAULTS, broken, run_fault, table
 from bench.measure import Subject, measure
 from bench.report import Comparison, Measured, report
 from bench.subjects import noop_on_outerloop_worker, noop_on_rq_worker, thread_on_outerloop_worker
@@ -20,7 +21,7 @@ from bot import logs
 from tests.services import RedisServer
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option(
     "-n", "--jobs", default=200, show_default=True, type=click.IntRange(min=20), help="Jobs per run."
 )
@@ -38,8 +39,12 @@ from tests.services import RedisServer
     type=click.IntRange(min=1),
     help="Measure everything this many times and print the medians.",
 )
-def main(jobs: int, round_trips: int, repeat: int) -> None:
-    """Compare an Outerloop agent step with a raw RQ no-op job, on real worker processes."""
+@click.pass_context
+def main(context: click.Context, jobs: int, round_trips: int, repeat: int) -> None:
+    """Compare an Outerloop agent step with a raw RQ no-op job, on real worker processes
+    (or, with a command, measure something else)."""
+    if context.invoked_subcommand is not None:
+        return
     # Runtime.launch logs every thread it starts; only the table belongs on stdout.
     logs.configure(level=logging.WARNING)
     # Other work on the machine moves every number; the load average before we add ours says how much.
@@ -83,6 +88,36 @@ def _setup(connection: redis.Redis, load: float) -> str:
     server = connection.info("server")["redis_version"]
     cpus = os.cpu_count()
     return f"rq {rq.__version__}, redis-server {server}, {cpus} CPUs, load average at start {load:.1f}"
+
+
+@main.command()
+@click.option(
+    "--threads", default=50, show_default=True, type=click.IntRange(min=1), help="Threads per fault."
+)
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(min=2), help="Worker processes.")
+@click.option(
+    "--rounds", default=3, show_default=True, type=click.IntRange(min=1), help="Times each fault is injected."
+)
+@click.option(
+    "--timeout",
+    default=180.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Seconds the threads may take to settle after the last fault.",
+)
+def chaos(threads: int, workers: int, rounds: int, timeout: float) -> None:
+    """Inject each fault while approved deploys run; exit 1 if any promise broke (see bench.chaos)."""
+    logs.configure(level=logging.WARNING)
+    rows = []
+    for fault in FAULTS:
+        click.echo(f"injecting: {fault.name}", err=True)
+        rows.append(run_fault(fault, threads, workers, rounds, timeout))
+    click.echo(table(rows))
+    for row in rows:
+        for problem in row.outcome.problems():
+            click.echo(f"{row.fault}: {problem}", err=True)
+    if broken(rows):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

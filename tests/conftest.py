@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,8 @@ import redis
 
 from bot.runtime import Runtime
 from bot.settings import Settings
+from tests import services
+from tests.fake_slack import FakeSlack
 from tests.services import Workers
 
 TEST_REDIS_URL = os.environ.get("OUTERLOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -30,13 +31,7 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 def tagged_repo(tmp_path: Path) -> Path:
     """A git repository with tags v1.0.0 and v1.1.0, for the deploy agent."""
-    repo = tmp_path / "repo"
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    for tag in ("v1.0.0", "v1.1.0"):
-        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", tag], check=True)
-        subprocess.run([*git, "tag", tag], check=True)
-    return repo
+    return services.tagged_repo(tmp_path / "repo")
 
 
 @pytest.fixture
@@ -48,16 +43,9 @@ def deploy_log(tmp_path: Path) -> Path:
 @pytest.fixture
 def env(redis_url: str, tagged_repo: Path, deploy_log: Path) -> dict[str, str]:
     """The environment of an Outerloop process under test (scripted model, no keys)."""
-    return {
-        "REDIS_URL": redis_url,
-        "OUTERLOOP_DEPLOY_REPO": str(tagged_repo),
-        "OUTERLOOP_DEPLOY_COMMAND": f"sh -c 'echo {{tag}} {{environment}} >> {deploy_log}'",
-        "OUTERLOOP_API_TOKEN": "test-token",
-        "OUTERLOOP_LOCK_TTL": "2",
-        "OUTERLOOP_SWEEP_INTERVAL": "0.5",
-        "OUTERLOOP_AGENTS": "tests.agents:agents",
-        "ANTHROPIC_API_KEY": "",
-    }
+    return services.outerloop_env(
+        redis_url, tagged_repo, f"sh -c 'echo {{tag}} {{environment}} >> {deploy_log}'"
+    )
 
 
 @pytest.fixture
@@ -79,3 +67,10 @@ def workers(env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
     pool.stop_all()
     # Shown by pytest only when the test failed: what the workers said.
     print(pool.log.read_text() if pool.log.exists() else "(no process output)")
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    """The local fake of the Slack Web API, recording every call."""
+    with FakeSlack() as slack:
+        yield slack

@@ -92,6 +92,30 @@ class RedisServer:
             self.process.wait()
 
 
+def tagged_repo(repo: Path) -> Path:
+    """A git repository at ``repo`` with tags v1.0.0 and v1.1.0, for the deploy agent."""
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    for tag in ("v1.0.0", "v1.1.0"):
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", tag], check=True)
+        subprocess.run([*git, "tag", tag], check=True)
+    return repo
+
+
+def outerloop_env(redis_url: str, repo: Path, deploy_command: str) -> dict[str, str]:
+    """The environment of an Outerloop process under test (scripted model, no keys)."""
+    return {
+        "REDIS_URL": redis_url,
+        "OUTERLOOP_DEPLOY_REPO": str(repo),
+        "OUTERLOOP_DEPLOY_COMMAND": deploy_command,
+        "OUTERLOOP_API_TOKEN": "test-token",
+        "OUTERLOOP_LOCK_TTL": "2",
+        "OUTERLOOP_SWEEP_INTERVAL": "0.5",
+        "OUTERLOOP_AGENTS": "tests.agents:agents",
+        "ANTHROPIC_API_KEY": "",
+    }
+
+
 def _pings(client: redis.Redis) -> bool:
     try:
         return bool(client.ping())
@@ -157,16 +181,24 @@ class Workers:
             )
 
     def kill_all(self) -> None:
-        """SIGKILL every process with all its descendants, as a crashed machine would.
+        """SIGKILL every process with all its descendants, as a crashed machine would."""
+        for process in list(self.processes):
+            self.kill(process)
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL one process with all its descendants, as a crashed machine would.
 
         RQ puts each work horse in a process group of its own, so killing the worker's
         group alone would leave the horse running the job."""
-        for process in self.processes:
-            for pid in [*_descendants(process.pid), process.pid]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(os.getpgid(pid), signal.SIGKILL)
-            process.wait()
-        self.processes.clear()
+        for pid in [*_descendants(process.pid), process.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+        process.wait()
+        self.processes.remove(process)
+
+    def owner_of(self, pid: int) -> subprocess.Popen[bytes] | None:
+        """The process of this pool that ``pid`` descends from (a work horse's worker), if any."""
+        return next((p for p in self.processes if pid in _descendants(p.pid)), None)
 
     def stop_all(self) -> None:
         """Warm shutdown (SIGTERM), then SIGKILL for anything that lingers."""

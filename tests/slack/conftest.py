@@ -15,10 +15,10 @@ from tests.slack.signed import ALICE, BOB, OPS, SIGNING_SECRET, SignedSlack
 
 
 @pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as slack:
-        slack.groups[OPS] = [BOB]
-        yield slack
+def fake_slack(fake_slack: FakeSlack) -> FakeSlack:
+    """The suite's fake Slack, where the ops group has bob in it."""
+    fake_slack.groups[OPS] = [BOB]
+    return fake_slack
 
 
 @pytest.fixture

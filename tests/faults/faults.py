@@ -1,0 +1,39 @@
+"""The faults, each as one call: Redis killed and restarted, a work horse frozen, a worker killed.
+
+(A network partition is ``tests.faults.proxy.Proxy.down``.) Each returns once the fault is
+over, so what a test measures after it is recovery.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Sequence
+
+from tests.faults.effects import Start, signal_horse
+from tests.services import RedisServer, Workers
+
+
+def restart_redis(server: RedisServer, down: float) -> None:
+    """SIGKILL redis-server, leave it down for ``down`` seconds, start it again from its AOF."""
+    server.kill()
+    time.sleep(down)
+    server.start()
+
+
+def freeze_horses(starts: Sequence[Start], seconds: float) -> None:
+    """SIGSTOP the work horses running ``starts`` for ``seconds``, then SIGCONT them."""
+    for start in starts:
+        signal_horse(start, signal.SIGSTOP)
+    try:
+        time.sleep(seconds)
+    finally:
+        for start in starts:
+            signal_horse(start, signal.SIGCONT)
+
+
+def kill_worker_running(workers: Workers, start: Start) -> None:
+    """SIGKILL the worker whose horse runs ``start``, with the horse and the deploy."""
+    owner = workers.owner_of(start.horse)
+    assert owner is not None, f"no worker of the pool runs horse {start.horse}"
+    workers.kill(owner)

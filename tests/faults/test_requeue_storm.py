@@ -1,0 +1,49 @@
+"""1,000 threads queued while no worker runs, and ten scheduler sweeps past the lock TTL."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from rq.job import Job
+
+from agent.thread import Status
+from bot.scheduler import Scheduler
+from tests.faults.rig import Rig
+from tests.services import wait_for
+
+THREADS = 1_000
+SWEEPS = 10
+
+
+def queued_per_thread(system: Rig) -> Counter[str]:
+    """How many advance jobs wait in the queue for each thread."""
+    queue = system.runtime.queue
+    jobs = Job.fetch_many(queue.get_job_ids(), connection=system.runtime.connection)
+    return Counter(
+        str(job.args[0]) for job in jobs if job is not None and job.func_name == "bot.worker.advance_job"
+    )
+
+
+def test_sweeps_queue_at_most_one_job_per_thread_and_the_workers_then_drain_them(system: Rig) -> None:
+    rt = system.runtime
+    threads = {rt.launch("deploy", f"ship {number}").thread.id for number in range(THREADS)}
+    scheduler = Scheduler(rt)
+    start = datetime.now(UTC) + timedelta(seconds=rt.settings.lock_ttl + 1)
+    for sweep in range(SWEEPS):
+        scheduler.tick(start + timedelta(seconds=sweep * rt.settings.sweep_interval))
+
+    queued = queued_per_thread(system)
+    assert set(queued) == threads, "every thread keeps its job"
+    repeated = {thread_id: count for thread_id, count in queued.items() if count > 1}
+    assert not repeated, (
+        f"{sum(queued.values())} jobs queued for {THREADS} threads; "
+        f"{len(repeated)} threads have more than one"
+    )
+
+    system.workers.start(2)
+    wait_for(
+        lambda: len(rt.store.ids(Status.AWAITING_HUMAN)) == THREADS,
+        f"all {THREADS} threads to ask for approval",
+        timeout=120,
+    )
