@@ -10,7 +10,7 @@ from agent.events import Trigger
 from agent.thread import Status
 from bot.runtime import Runtime
 from channels.config import report_origin
-from channels.email.addresses import route
+from channels.email.addresses import REDACTED, route, split_tag
 from channels.email.server import InboxServer
 from tests.email_channel.conftest import ALICE, INBOX
 from tests.email_channel.servers import Relay, mail, send
@@ -99,6 +99,10 @@ def test_the_same_flow_through_the_smtp_and_worker_processes(
     assert deploy_log.read_text() == "v1.1.0 staging\n"
     (thread_id,) = runtime.store.ids()
     wait_for(lambda: runtime.load(thread_id).status is Status.DONE, "the thread to be done")
+    _, token = split_tag(request.header("Reply-To"))
+    assert workers.log is not None
+    logged = workers.log.read_text()
+    assert token and token not in logged and REDACTED in logged, "the processes' logs hold no reply token"
 
 
 def _listening(port: int) -> bool:
