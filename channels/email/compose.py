@@ -77,16 +77,17 @@ def compose(thread: Thread, event: Event, receipts: Receipts, letterhead: Letter
     """The mails showing ``event`` to the thread's people; None when there is nothing to send."""
     origins = [e.origin for e in thread.events if isinstance(e, Trigger) and e.origin.channel == CHANNEL]
     people = _unique(normalize(a) for o in origins for a in o.address.get("to", "").split(","))
-    ask = _asking(thread, event)
-    body = None if ask else _body(event)
-    if not people or (ask is None and body is None):
+    if not people:
         return None
     inbox = origins[0].address.get("inbox") or letterhead.inbox
-    domain = domain_of(inbox)
+    ask = _asking(thread, event)
+    body = None if ask else _body(event)
     if ask:
         drafts = _request_drafts(*ask, people, inbox)
+    elif body is not None:
+        drafts = [_Draft(tuple(people), inbox, _new_message_id(inbox), body)]
     else:
-        drafts = [_Draft(tuple(people), inbox, make_msgid(domain=domain).strip("<>"), body or "")]
+        return None
     chain = _conversation(thread, event, receipts)
     subject = _subject(thread, origins[0], replying=bool(chain))
     return Composed(tuple(_copy(thread, draft, subject, chain, letterhead) for draft in drafts))
@@ -156,17 +157,15 @@ def _request_drafts(
     asked = _unique(normalize(a) for a in approvers if is_address(a)) if approvers else list(people)
     others = tuple(p for p in people if p not in asked)
     asked.sort(key=lambda address: address not in people)  # the thread's people first
-    domain = domain_of(inbox)
     drafts = []
     if others:
         notice = _notice_body(request, approvers, opening)
-        drafts.append(_Draft(others, inbox, make_msgid(domain=domain).strip("<>"), notice))
+        drafts.append(_Draft(others, inbox, _new_message_id(inbox), notice))
     for address in asked:
         token = new_token(request.request_id)
+        message_id = request_message_id(token, address, domain_of(inbox))
         body = _request_body(request, approvers, opening, address)
-        drafts.append(
-            _Draft((address,), tagged(inbox, token), request_message_id(token, address, domain), body)
-        )
+        drafts.append(_Draft((address,), tagged(inbox, token), message_id, body))
     return drafts
 
 
@@ -192,6 +191,10 @@ def _notice_body(request: HumanRequest, approvers: tuple[str, ...], opening: str
         "who are asked in a mail of their own. This mail is for your information: "
         "a reply to it does not answer the request."
     )
+
+
+def _new_message_id(inbox: str) -> str:
+    return make_msgid(domain=domain_of(inbox)).strip("<>")
 
 
 def _conversation(thread: Thread, event: Event, receipts: Receipts) -> list[str]:

@@ -110,7 +110,11 @@ class Inbox:
         if len(answers) > 1:
             raise Refused(550, "5.5.3", "send one answer per mail, to one request's reply address")
         if answers and self.config.require_auth and not delivery.authenticated:
-            raise Refused(550, "5.7.1", "answers are taken only from a session that authenticated (AUTH)")
+            raise Refused(
+                550,
+                "5.7.1",
+                "answers are taken only from a session that authenticated (AUTH); nothing changed",
+            )
         if answers:
             return answer_by_mail(self.gateway, answers[0], mail, delivery.sender)
         return self._converse(split_tag(recipients[0])[0], mail)
