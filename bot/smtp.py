@@ -22,6 +22,7 @@ def inbox_config(settings: Settings) -> InboxConfig:
         recipients=settings.smtp_recipients,
         senders=Allowlist.of(settings.smtp_allowed_senders),
         own_addresses=frozenset({normalize(parseaddr(settings.email_sender)[1])}),
+        require_auth=bool(settings.smtp_listen_username or settings.smtp_listen_password),
     )
 
 

@@ -69,7 +69,9 @@ Receipt = Mapping[str, str]
 
 ROUTE = "route"
 """A receipt key: the conversation the sent message starts or joins (e.g. a new Slack thread,
-an email's Message-ID), which the runtime then maps to the thread so replies continue it."""
+an email's Message-ID), which the runtime then maps to the thread so replies continue it.
+Several, separated by spaces, when one event went out as several messages (an email per
+person asked)."""
 
 
 class Receipts(Protocol):

@@ -4,7 +4,7 @@ by reply, and threaded replies sent through an SMTP relay.
 - ``parse``: raw bytes -> an ``InboundMail`` (the new text, threading headers, author);
 - ``htmltext`` and ``quotes``: HTML-only mail to text; quoted replies and signatures out;
 - ``addresses``: recipients, plus-addressing, sender allowlists, Message-ID routes;
-- ``replies``: per-request reply tokens, and an answer mail -> ``Gateway.respond``;
+- ``replies``: reply tokens of one person each, and an answer mail -> ``Gateway.respond``;
 - ``inbound``: the aiosmtpd handler that verifies and persists mail before ``250 OK``;
 - ``server``: the SMTP server itself (size limit, STARTTLS, AUTH, refusals logged);
 - ``compose`` and ``outbound``: events -> threaded mails, sent over SMTP.

@@ -10,11 +10,19 @@ PLUS = "+"
 """Separates a mailbox from its tag (``bot+TOKEN@example.com``); replies to requests use it."""
 
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+_TAG = re.compile(r"\+[^@\s<>\"',;]+@")
+REDACTED = "+[redacted]@"
 
 
 def normalize(address: str) -> str:
     """Addresses compare case-insensitively here (as every large mail provider treats them)."""
     return address.strip().strip("<>").lower()
+
+
+def is_address(entry: str) -> bool:
+    """Whether an approvers entry is a mail address (not a Slack user id or group)."""
+    local, at, domain = normalize(entry).rpartition("@")
+    return bool(local and at and domain)
 
 
 def domain_of(address: str) -> str:
@@ -33,6 +41,12 @@ def split_tag(address: str) -> tuple[str, str | None]:
 def tagged(address: str, tag: str) -> str:
     local, _, domain = normalize(address).rpartition("@")
     return f"{local}{PLUS}{tag}@{domain}"
+
+
+def redacted(text: str) -> str:
+    """``text`` with the tag of every plus-address in it blanked out: the tag of a reply
+    address is a secret token, and no log line may hold one."""
+    return _TAG.sub(REDACTED, text)
 
 
 def message_ids(header: str | None) -> tuple[str, ...]:

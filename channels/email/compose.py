@@ -5,8 +5,9 @@ knows (the mails people sent in, and the mails sent out, found by their receipts
 its References the chain of them, so every client files it under the same conversation;
 the subject stays "Re: <first subject>" because Gmail also threads by subject. A thread
 started by a schedule has no mail to answer: its first mail starts the conversation.
-A request mail (and a reminder or an escalation of it) says how to answer, and its Reply-To
-carries a token for the request.
+A request (and a reminder or an escalation of it) is mailed to each person asked on their
+own, with a Reply-To carrying a token bound to their address (see ``replies``); the
+thread's other people get a notice of it without one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from email.utils import format_datetime, make_msgid
 from agent.events import AgentMessage, Done, Event, Failed, HumanRequest, Origin, RequestExpired, Trigger
 from agent.thread import Thread
 from channels.email import CHANNEL
-from channels.email.addresses import domain_of, tagged, trimmed
+from channels.email.addresses import domain_of, is_address, normalize, tagged, trimmed
 from channels.email.replies import new_token, request_message_id
 from channels.gateway import Receipts
 
@@ -39,46 +40,75 @@ class Letterhead:
 
 
 @dataclass(frozen=True)
-class Composed:
+class Copy:
+    """One mail of a delivery, and whom it goes to."""
+
     message: EmailMessage
     message_id: str
     recipients: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Composed:
+    """The mails showing one event: one for the thread's people, or, for a request, one for
+    each person asked (with a reply address of their own) and a notice for the others."""
+
+    copies: tuple[Copy, ...]
+
+    @property
+    def message_id(self) -> str:
+        """The mail the thread's people got, which later mails of the thread reply to."""
+        return self.copies[0].message_id
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        return tuple(r for copy in self.copies for r in copy.recipients)
+
+
+@dataclass(frozen=True)
+class _Draft:
+    to: tuple[str, ...]
+    reply_to: str
+    message_id: str
+    body: str
+
+
 def compose(thread: Thread, event: Event, receipts: Receipts, letterhead: Letterhead) -> Composed | None:
-    """The mail showing ``event`` to the thread's people; None when there is nothing to send."""
+    """The mails showing ``event`` to the thread's people; None when there is nothing to send."""
     origins = [e.origin for e in thread.events if isinstance(e, Trigger) and e.origin.channel == CHANNEL]
-    ask = _asking(thread, event)
-    body = _request_body(*ask) if ask else _body(event)
-    to = _unique(a for o in origins for a in o.address.get("to", "").split(","))
-    if body is None or not to:
+    people = _unique(normalize(a) for o in origins for a in o.address.get("to", "").split(","))
+    if not people:
         return None
     inbox = origins[0].address.get("inbox") or letterhead.inbox
-    cc = [a for a in _unique(ask[1] if ask else ()) if "@" in a and a not in to]
-    message_id = make_msgid(domain=domain_of(inbox)).strip("<>")
-    reply_to = inbox
+    ask = _asking(thread, event)
+    body = None if ask else _body(event)
     if ask:
-        token = new_token(ask[0].request_id)
-        reply_to = tagged(inbox, token)
-        message_id = request_message_id(token, domain_of(inbox))
+        drafts = _request_drafts(*ask, people, inbox)
+    elif body is not None:
+        drafts = [_Draft(tuple(people), inbox, _new_message_id(inbox), body)]
+    else:
+        return None
     chain = _conversation(thread, event, receipts)
+    subject = _subject(thread, origins[0], replying=bool(chain))
+    return Composed(tuple(_copy(thread, draft, subject, chain, letterhead) for draft in drafts))
+
+
+def _copy(thread: Thread, draft: _Draft, subject: str, chain: list[str], letterhead: Letterhead) -> Copy:
     message = EmailMessage()
     message["From"] = letterhead.sender
-    message["To"] = ", ".join(to)
-    if cc:
-        message["Cc"] = ", ".join(cc)
-    message["Reply-To"] = reply_to
-    message["Subject"] = _subject(thread, origins[0], replying=bool(chain))
+    message["To"] = ", ".join(draft.to)
+    message["Reply-To"] = draft.reply_to
+    message["Subject"] = subject
     message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = f"<{message_id}>"
+    message["Message-ID"] = f"<{draft.message_id}>"
     if chain:
         message["In-Reply-To"] = f"<{chain[-1]}>"
         message["References"] = " ".join(f"<{i}>" for i in trimmed(chain, REFERENCES_SENT))
     # RFC 3834: other robots (vacation replies, another Outerloop) must not answer this mail.
     message["Auto-Submitted"] = "auto-replied" if chain else "auto-generated"
     message["X-Outerloop-Thread"] = thread.id
-    message.set_content(f"{body}\n\n-- \nOuterloop, thread {thread.id}\n")
-    return Composed(message=message, message_id=message_id, recipients=(*to, *cc))
+    message.set_content(f"{draft.body}\n\n-- \nOuterloop, thread {thread.id}\n")
+    return Copy(message=message, message_id=draft.message_id, recipients=draft.to)
 
 
 def _body(event: Event) -> str | None:
@@ -118,12 +148,28 @@ def _asking(thread: Thread, event: Event) -> Asking | None:
     )
 
 
-def _request_body(request: HumanRequest, approvers: tuple[str, ...], opening: str) -> str:
-    who = (
-        f"Only a reply from {', '.join(approvers)} counts."
-        if approvers
-        else "Only a reply from an allowed sender counts."
-    )
+def _request_drafts(
+    request: HumanRequest, approvers: tuple[str, ...], opening: str, people: list[str], inbox: str
+) -> list[_Draft]:
+    """A mail with a reply token of their own for each person asked now (approvers that are
+    mail addresses; the thread's people when anyone may answer), and a notice without one
+    for the thread's people who are not asked, so they cannot answer in anyone's name."""
+    asked = _unique(normalize(a) for a in approvers if is_address(a)) if approvers else list(people)
+    others = tuple(p for p in people if p not in asked)
+    asked.sort(key=lambda address: address not in people)  # the thread's people first
+    drafts = []
+    if others:
+        notice = _notice_body(request, approvers, opening)
+        drafts.append(_Draft(others, inbox, _new_message_id(inbox), notice))
+    for address in asked:
+        token = new_token(request.request_id)
+        message_id = request_message_id(token, address, domain_of(inbox))
+        body = _request_body(request, approvers, opening, address)
+        drafts.append(_Draft((address,), tagged(inbox, token), message_id, body))
+    return drafts
+
+
+def _request_body(request: HumanRequest, approvers: tuple[str, ...], opening: str, address: str) -> str:
     if request.kind == "question":
         how = "To answer, reply to this mail; what you write above the quoted text is your answer."
     else:
@@ -132,7 +178,23 @@ def _request_body(request: HumanRequest, approvers: tuple[str, ...], opening: st
             "    approve\n"
             "    reject: <your reason>\n"
         )
-    return f"{opening}{request.text}\n\n{how}\n{who} Keep the reply address: it is how this request is found."
+    asked = f"Asked: {', '.join(approvers)}. " if approvers else ""
+    return (
+        f"{opening}{request.text}\n\n{how}\n{asked}The reply address of this mail is yours alone: "
+        f"it takes an answer only from {address}, sent from that mailbox. Keep it as it is."
+    )
+
+
+def _notice_body(request: HumanRequest, approvers: tuple[str, ...], opening: str) -> str:
+    return (
+        f"{opening}{request.text}\n\nThis waits for an answer from {', '.join(approvers)}, "
+        "who are asked in a mail of their own. This mail is for your information: "
+        "a reply to it does not answer the request."
+    )
+
+
+def _new_message_id(inbox: str) -> str:
+    return make_msgid(domain=domain_of(inbox)).strip("<>")
 
 
 def _conversation(thread: Thread, event: Event, receipts: Receipts) -> list[str]:

@@ -3,7 +3,8 @@
 MAIL FROM and RCPT TO are checked as they come (allowed senders, configured recipients);
 after DATA the mail is parsed and its author checked again (the From: header is who the
 agent answers, and who an approval is credited to). A mail to a plus-addressed reply
-address is an answer to a request (``replies``); any other mail starts a conversation or,
+address is an answer to a request (``replies``): it must also come over an authenticated
+session when the inbox requires AUTH. Any other mail starts a conversation or,
 when it replies to one the inbox knows (Message-ID / In-Reply-To / References), continues
 it. The event is stored through the ``Gateway`` before the handler returns, so a ``250``
 always means "persisted" (invariant 3); a redelivery carries the same Message-ID, which
@@ -21,7 +22,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from agent.events import Origin, Trigger
 from channels.email import CHANNEL
-from channels.email.addresses import Allowlist, normalize, route, split_tag, trimmed
+from channels.email.addresses import Allowlist, normalize, redacted, route, split_tag, trimmed
 from channels.email.parse import InboundMail, MalformedMail, parse_mail
 from channels.email.replies import answer_by_mail
 from channels.email.status import ACCEPTED, DUPLICATE, TRY_LATER, Refused
@@ -40,6 +41,20 @@ class InboxConfig:
     senders: Allowlist
     own_addresses: frozenset[str] = field(default_factory=frozenset)
     """Addresses the bot sends from: mail from them is its own coming back (a loop)."""
+    require_auth: bool = False
+    """The inbox requires AUTH (only a trusted relay delivers): an answer from a session
+    that did not authenticate is refused, whatever the server in front let through."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the SMTP session says about a mail besides its bytes."""
+
+    sender: str
+    """The envelope sender (MAIL FROM)."""
+    recipients: tuple[str, ...]
+    authenticated: bool
+    """Whether the session authenticated (AUTH) before sending."""
 
 
 class Inbox:
@@ -70,30 +85,38 @@ class Inbox:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
+        delivery = Delivery(envelope.mail_from or "", tuple(envelope.rcpt_tos), bool(session.authenticated))
         # Redis calls block; run them off the event loop so other sessions go on meanwhile.
-        return await asyncio.get_running_loop().run_in_executor(None, self.receive, envelope.rcpt_tos, raw)
+        return await asyncio.get_running_loop().run_in_executor(None, self.receive, delivery, raw)
 
-    def receive(self, recipients: list[str], raw: bytes) -> str:
+    def receive(self, delivery: Delivery, raw: bytes) -> str:
         """The SMTP reply for one mail: 250 once it is stored, else why not (never raises)."""
         try:
-            return self._receive(recipients, raw)
+            return self._receive(delivery, raw)
         except Refused as refusal:
             return refusal.status
         except Exception:  # e.g. Redis down: the sending server keeps the mail and retries
-            log.exception("email.store_failed", recipients=recipients)
+            log.exception("email.store_failed", recipients=[redacted(r) for r in delivery.recipients])
             return TRY_LATER
 
-    def _receive(self, recipients: list[str], raw: bytes) -> str:
+    def _receive(self, delivery: Delivery, raw: bytes) -> str:
         try:
             mail = parse_mail(raw)
         except MalformedMail as exc:
             raise Refused(550, "5.6.0", str(exc)) from exc
         self._check_author(mail)
+        recipients = delivery.recipients
         answers = sorted({normalize(r) for r in recipients if split_tag(r)[1] is not None})
         if len(answers) > 1:
             raise Refused(550, "5.5.3", "send one answer per mail, to one request's reply address")
+        if answers and self.config.require_auth and not delivery.authenticated:
+            raise Refused(
+                550,
+                "5.7.1",
+                "answers are taken only from a session that authenticated (AUTH); nothing changed",
+            )
         if answers:
-            return answer_by_mail(self.gateway, answers[0], mail)
+            return answer_by_mail(self.gateway, answers[0], mail, delivery.sender)
         return self._converse(split_tag(recipients[0])[0], mail)
 
     def _check_author(self, mail: InboundMail) -> None:

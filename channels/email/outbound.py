@@ -58,10 +58,13 @@ class EmailOutbound:
             message_id=composed.message_id,
             recipients=list(composed.recipients),
         )
-        # Replies to this mail continue the thread; for a request, its token finds it too.
-        return {"message_id": composed.message_id, ROUTE: route(composed.message_id)}
+        # Replies to any of these mails continue the thread; for a request, each copy's
+        # Message-ID also finds it from a reply token and the address it was given to.
+        routes = " ".join(route(copy.message_id) for copy in composed.copies)
+        return {"message_id": composed.message_id, ROUTE: routes}
 
     def send(self, composed: Composed) -> None:
+        """Send every copy in one session with the relay."""
         relay = self.relay
         context = ssl.create_default_context()
         client: smtplib.SMTP
@@ -74,8 +77,9 @@ class EmailOutbound:
                 client.starttls(context=context)
             if relay.username and relay.password:
                 client.login(relay.username, relay.password)
-            client.send_message(
-                composed.message,
-                from_addr=parseaddr(self.letterhead.sender)[1],
-                to_addrs=list(composed.recipients),
-            )
+            for copy in composed.copies:
+                client.send_message(
+                    copy.message,
+                    from_addr=parseaddr(self.letterhead.sender)[1],
+                    to_addrs=list(copy.recipients),
+                )

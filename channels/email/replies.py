@@ -1,12 +1,19 @@
-"""Answers by email: per-request reply tokens, and an answer mail -> ``Gateway.respond``.
+"""Answers by email: reply tokens of one person each, and an answer mail -> ``Gateway.respond``.
 
-A request mail's Reply-To is the inbox plus-addressed with a token (``bot+TOKEN@example.com``):
-the first characters of the request id, then 120 random bits. The request mail's own
-Message-ID is a one-way hash of the token, and the runtime maps that Message-ID to the
-thread (the receipt's route), so the token alone finds its thread and request again —
-while the Message-ID, which travels in every later References header, does not give the
-token away. An answer must carry a token we issued AND come from an allowed approver of
-that request (invariant 7); anything else is refused and changes nothing.
+Everyone asked to answer a request gets a mail of their own whose Reply-To is the inbox
+plus-addressed with a token (``bot+TOKEN@example.com``): the first characters of the
+request id, then 120 random bits. That mail's Message-ID is a one-way hash of the token
+AND the address it went to, and the runtime maps that Message-ID to the thread (the
+receipt's route). So a token finds its thread again only together with the address it
+was issued to — nothing else is stored, and the Message-ID, which travels in every later
+References header, gives neither away.
+
+An answer counts only when the token's address, the ``From:`` address and the envelope
+sender (MAIL FROM) are one and the same, and that address may answer the request now
+(invariant 7); anything else is refused and changes nothing. Whoever saw someone else's
+request mail (a forward, a shared mailbox) therefore cannot answer with it from their own
+mailbox, and a requester who is not an approver never gets a token at all. Forging both
+``From:`` and the envelope is left to SPF/DMARC at the MX in front of the inbox.
 """
 
 from __future__ import annotations
@@ -42,9 +49,10 @@ def new_token(request_id: str) -> str:
     return f"{request_id[:REQUEST_PREFIX]}{secret}"
 
 
-def request_message_id(token: str, domain: str) -> str:
-    """The Message-ID of the request mail whose reply address carries ``token``."""
-    return f"{hashlib.sha256(token.encode()).hexdigest()[:40]}.request@{domain}"
+def request_message_id(token: str, address: str, domain: str) -> str:
+    """The Message-ID of the request mail to ``address`` whose reply address carries ``token``."""
+    bound = f"{token} {normalize(address)}".encode()
+    return f"{hashlib.sha256(bound).hexdigest()[:40]}.request@{domain}"
 
 
 @dataclass(frozen=True)
@@ -74,9 +82,17 @@ def read_answer(request: HumanRequest, text: str) -> Answer:
     raise UnreadableAnswer('start the reply with "approve" or "reject: <reason>"; nothing changed')
 
 
-def answer_by_mail(gateway: Gateway, address: str, mail: InboundMail) -> str:
-    """Apply ``mail``, sent to the reply address ``address``, as the answer to its request."""
-    thread, request = _request_of(gateway, address)
+def answer_by_mail(gateway: Gateway, address: str, mail: InboundMail, sender: str) -> str:
+    """Apply ``mail``, sent to the reply address ``address`` with the envelope sender
+    ``sender``, as the answer to its request."""
+    if normalize(sender) != mail.author:
+        raise Refused(
+            550,
+            "5.7.1",
+            f"the envelope sender <{normalize(sender)}> is not the From: address <{mail.author}>: "
+            "answer from your own mailbox; nothing changed",
+        )
+    thread, request = _request_of(gateway, address, mail.author)
     key = route(mail.identity)
     if not _waiting(thread, request.request_id, key):
         return DUPLICATE  # this very mail answered it: a redelivery
@@ -125,15 +141,21 @@ def _waiting(thread: Thread, request_id: str, key: str) -> bool:
     raise Refused(550, "5.7.1", f"the request was {closed}; nothing changed")
 
 
-def _request_of(gateway: Gateway, address: str) -> tuple[Thread, HumanRequest]:
-    """The thread and request a reply address was issued for; refused when it was not."""
+def _request_of(gateway: Gateway, address: str, author: str) -> tuple[Thread, HumanRequest]:
+    """The thread and request a reply address was issued to ``author`` for; refused when it
+    was not. (The reasons never repeat the address: its tag is a secret.)"""
     inbox, token = split_tag(address)
-    unknown = Refused(550, "5.1.1", f"<{address}> is not the reply address of any request")
+    unknown = Refused(550, "5.1.1", "the address is not the reply address of any request; nothing changed")
     if token is None or not _TOKEN.fullmatch(token):
         raise unknown
-    thread_id = gateway.thread_of(route(request_message_id(token, domain_of(inbox))))
-    if thread_id is None:
-        raise unknown
+    thread_id = gateway.thread_of(route(request_message_id(token, author, domain_of(inbox))))
+    if thread_id is None:  # a forged token, or someone else's: the two look alike on purpose
+        raise Refused(
+            550,
+            "5.7.1",
+            f"the address is not a reply address given to {author}: answer the request mail "
+            "that was sent to you; nothing changed",
+        )
     prefix = token[:REQUEST_PREFIX]
     thread = gateway.load(thread_id)
     ids = {

@@ -4,11 +4,16 @@ and every refusal it sends logged with its reason.
 aiosmtpd answers some refusals itself (552 for an oversized mail, 530 before AUTH, syntax
 errors), without calling the handler; every reply goes through ``SMTP.push``, so the
 server logs refusals there, whoever made them.
+
+Reply addresses carry secret tokens in their plus tag, so no log line may hold one: the
+refusals logged here blank the tags out, and so does a filter on aiosmtpd's own logger
+(``mail.log``, which logs every command line, RCPT TO included, at INFO and DEBUG).
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import socket
 import ssl
 from dataclasses import dataclass
@@ -19,7 +24,11 @@ import structlog
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
 
+from channels.email.addresses import redacted
+
 log = structlog.get_logger(__name__)
+
+AIOSMTPD_LOGGER = "mail.log"
 
 
 class InboxConfigError(ValueError):
@@ -62,12 +71,23 @@ class LoggingSMTP(SMTP):
             envelope = self.data_envelope or self.envelope
             log.warning(
                 "smtp.refused",
-                reply=text,
+                reply=redacted(text),
                 peer=str(self.session.peer) if self.session else None,
                 sender=envelope.mail_from if envelope else None,
-                recipients=list(envelope.rcpt_tos) if envelope else [],
+                recipients=[redacted(r) for r in envelope.rcpt_tos] if envelope else [],
             )
         await super().push(status)
+
+
+class RedactingFilter(logging.Filter):
+    """Blanks the tags of plus-addresses out of a log record's message, at every level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redacted(record.getMessage()), None
+        return True
+
+
+_REDACTING = RedactingFilter()
 
 
 class InboxServer(Controller):
@@ -76,6 +96,7 @@ class InboxServer(Controller):
     def __init__(self, handler: Any, config: ListenConfig) -> None:
         tls = _tls_context(config)
         credentials = _credentials(config, tls)
+        logging.getLogger(AIOSMTPD_LOGGER).addFilter(_REDACTING)  # adding it again changes nothing
         super().__init__(
             handler,
             hostname=config.host,

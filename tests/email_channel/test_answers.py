@@ -1,5 +1,6 @@
 """Answering a request by email: only a reply to the request's own token address, from an
-allowed approver, saying approve / reject / the answer, changes anything."""
+allowed approver, saying approve / reject / the answer, changes anything. (Whose token it
+is, and which mailbox sends it, is tested in ``test_approvers``.)"""
 
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ def test_the_request_mail_says_how_to_answer_and_where(
     _, request = request_mail(runtime, inbox, relay)
     assert 'Approve deploy(tag="v1.1.0", environment="staging")?' in request.text()
     assert "    approve\n    reject: <your reason>" in request.text()
-    assert "Only a reply from alice@example.com counts." in request.text()
+    assert "Asked: alice@example.com." in request.text()
+    assert "it takes an answer only from alice@example.com, sent from that mailbox" in request.text()
+    assert request.recipients == [ALICE] and request.header("To") == ALICE
     inbox_address, token = split_tag(request.header("Reply-To"))
     assert inbox_address == INBOX and token is not None and len(token) >= 32
 
@@ -91,11 +94,13 @@ def test_wrong_tokens_unlisted_senders_and_non_approvers_change_nothing(
     _, token = split_tag(request.header("Reply-To"))
     assert token is not None
     forged = token[:-1] + ("a" if token[-1] != "a" else "b")
-    assert b"is not the reply address of any request" in refused(
+    assert b"5.7.1 the address is not a reply address given to alice@example.com" in refused(
         inbox, request, "approve", to=tagged(INBOX, forged)
     )
-    assert b"not the reply address" in refused(inbox, request, "approve", to=tagged(INBOX, "guess"))
-    assert b"carol@example.com may not answer" in refused(
+    assert b"5.1.1 the address is not the reply address of any request" in refused(
+        inbox, request, "approve", to=tagged(INBOX, "guess")
+    )
+    assert b"not a reply address given to carol@example.com" in refused(
         inbox, request, "approve", sender="carol@example.com"
     )
     with pytest.raises(smtplib.SMTPSenderRefused):

@@ -10,7 +10,7 @@ from agent.events import Trigger
 from agent.thread import Status
 from bot.runtime import Runtime
 from channels.config import report_origin
-from channels.email.addresses import route
+from channels.email.addresses import REDACTED, route, split_tag
 from channels.email.server import InboxServer
 from tests.email_channel.conftest import ALICE, INBOX
 from tests.email_channel.servers import Relay, mail, send
@@ -61,18 +61,20 @@ def test_a_scheduled_thread_starts_a_fresh_conversation_that_replies_continue(
     trigger = Trigger(text="nightly deploy", origin=origin)
     thread_id = runtime.converse("schedule:nightly:1", "deploy", trigger).thread.id
     step(runtime, thread_id)
-    (request,) = relay.wait(1)
-    assert request.recipients == ["ops@example.com", ALICE], "the approver is asked too"
-    assert request.header("Subject") == "nightly deploy"
-    assert request.header("In-Reply-To") == "" and request.header("References") == ""
-    assert request.header("Auto-Submitted") == "auto-generated"
+    notice, request = relay.wait(2)
+    assert notice.recipients == ["ops@example.com"] and notice.header("Reply-To") == INBOX
+    assert request.recipients == [ALICE], "the approver is asked in a mail of her own"
+    for sent in (notice, request):
+        assert sent.header("Subject") == "nightly deploy"
+        assert sent.header("In-Reply-To") == "" and sent.header("References") == ""
+        assert sent.header("Auto-Submitted") == "auto-generated"
 
     send(inbox.config.port, mail("approve", replying_to=request), ALICE, [request.header("Reply-To")])
     step(runtime, thread_id)
-    _, result = relay.wait(2)
+    *_, result = relay.wait(3)
     assert deploy_log.read_text() == "v1.1.0 staging\n"
-    assert result.header("Subject") == "Re: nightly deploy"
-    assert result.header("In-Reply-To") == request.header("Message-ID")
+    assert result.header("Subject") == "Re: nightly deploy" and result.recipients == ["ops@example.com"]
+    assert result.header("In-Reply-To") == notice.header("Message-ID"), "the mail ops got"
 
 
 def test_the_same_flow_through_the_smtp_and_worker_processes(
@@ -97,6 +99,10 @@ def test_the_same_flow_through_the_smtp_and_worker_processes(
     assert deploy_log.read_text() == "v1.1.0 staging\n"
     (thread_id,) = runtime.store.ids()
     wait_for(lambda: runtime.load(thread_id).status is Status.DONE, "the thread to be done")
+    _, token = split_tag(request.header("Reply-To"))
+    assert workers.log is not None
+    logged = workers.log.read_text()
+    assert token and token not in logged and REDACTED in logged, "the processes' logs hold no reply token"
 
 
 def _listening(port: int) -> bool:
