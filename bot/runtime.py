@@ -183,6 +183,7 @@ class Runtime:
         answer: str | None = None,
         key: str | None = None,
         via: str | None = None,
+        credential: str | None = None,
     ) -> Appended:
         """Answer a pending human request, after checking it is pending and who may answer."""
         thread = self.store.load(thread_id)
@@ -211,6 +212,7 @@ class Runtime:
             answer=answer,
             key=key,
             via=via,
+            credential=credential,
         )
         return self.submit(thread, response)
 
