@@ -23,6 +23,7 @@ from bot import slack
 from bot.api_tokens import ApiTokens
 from bot.health import health_report
 from bot.identity import Caller, Unauthorized, acting_as, authenticate
+from bot.outage import install_outage_handler
 from bot.runtime import Runtime
 from bot.store import Appended, ThreadNotFound
 from bot.webhooks import install_webhooks
@@ -102,6 +103,7 @@ def create_app(rt: Runtime) -> FastAPI:
         return acting_as(caller, named, rt.settings.api_trusted_responder)
 
     _install_error_handlers(app)
+    install_outage_handler(app, rt.connection)
     install_webhooks(app, rt)
     auth = [Depends(_caller)]
 
