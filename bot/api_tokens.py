@@ -71,6 +71,8 @@ def _digest(secret: str) -> str:
 
 
 class ApiTokens:
+    """The API tokens kept in Redis: create one, find one by its secret, list and revoke them."""
+
     def __init__(self, connection: redis.Redis) -> None:
         self.redis = connection
         """The runtime's connection, which answers bytes (RQ needs it so)."""
