@@ -159,6 +159,9 @@ class HumanResponse(_Event):
     via: str | None = None
     """The approvers entry that let ``responder`` answer, when it is not the responder
     themself: a group the channel found them in (e.g. a Slack user group)."""
+    credential: str | None = None
+    """Which credential proved the responder, when the door has several: for the HTTP API
+    ``api`` (the shared token) or ``token:<id>`` (a person's token). Never a secret."""
 
 
 ExpiryOutcome = Literal["reminded", "escalated", "timed_out"]

@@ -207,6 +207,49 @@ def fork(thread_id: str, at: int) -> None:
     click.echo(_runtime().fork(thread_id, at).thread.id)
 
 
+@main.group(invoke_without_command=True)
+@click.pass_context
+def tokens(ctx: click.Context) -> None:
+    """Per-person API tokens: list them (the default), create or revoke one."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_tokens)
+
+
+@tokens.command("list")
+@friendly_errors
+def list_tokens() -> None:
+    """List tokens: id, person, created, note (never the secret)."""
+    from bot.api_tokens import ApiTokens
+
+    for token in ApiTokens(_runtime().connection).live():
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(token.created_at))
+        click.echo(f"{token.id}  {token.person:<30} {created}  {token.note or ''}".rstrip())
+
+
+@tokens.command("create")
+@click.option("--for", "person", required=True, help="A Slack user id (U0123ABCD) or an email address.")
+@click.option("--note", help="What the token is for, shown in the list.")
+@friendly_errors
+def create_token(person: str, note: str | None) -> None:
+    """Make a token that answers as PERSON on the HTTP API; prints it once."""
+    from bot.api_tokens import ApiTokens
+
+    token, secret = ApiTokens(_runtime().connection).create(person, note)
+    click.echo(f"token {token.id} for {token.person}; it is shown only now, keep it secret:", err=True)
+    click.echo(secret)
+
+
+@tokens.command("revoke")
+@click.argument("token_id")
+@friendly_errors
+def revoke_token(token_id: str) -> None:
+    """Revoke a token by its id: requests carrying it are refused from now on."""
+    from bot.api_tokens import ApiTokens
+
+    token = ApiTokens(_runtime().connection).revoke(token_id)
+    click.echo(f"revoked {token.id} ({token.person})")
+
+
 @main.command()
 def agents() -> None:
     """List the agents this deployment offers and their tools."""

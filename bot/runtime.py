@@ -279,6 +279,7 @@ class Runtime:
         answer: str | None = None,
         key: str | None = None,
         via: str | None = None,
+        credential: str | None = None,
     ) -> Appended:
         """Answer a pending human request, after checking it is pending and who may answer.
 
@@ -287,8 +288,18 @@ class Runtime:
         stored, and every other one is checked again against the log with that answer in it
         and refused naming it."""
         thread = self.store.load(thread_id)
+        answer_given = HumanResponse(
+            request_id=request_id,
+            responder=responder,
+            approved=approved,
+            comment=comment,
+            answer=answer,
+            key=key,
+            via=via,
+            credential=credential,
+        )
         while True:
-            response = _response(thread, request_id, responder, approved, comment, answer, key, via)
+            response = _checked(thread, answer_given)
             appended = self.store.append_if_current(thread, response)
             if appended is not None:
                 break
@@ -360,22 +371,15 @@ def _carried_call(copy: Thread) -> ProposedCall | None:
     return ProposedCall(call_id=new_id(), tool=call.tool, arguments=call.arguments)
 
 
-def _response(
-    thread: Thread,
-    request_id: str,
-    responder: str,
-    approved: bool | None,
-    comment: str | None,
-    answer: str | None,
-    key: str | None,
-    via: str | None,
-) -> HumanResponse:
-    """The response to record, if ``responder`` may answer ``request_id`` now; raises otherwise."""
+def _checked(thread: Thread, response: HumanResponse) -> HumanResponse:
+    """``response`` as it may be recorded, if its responder may answer its request now; raises
+    ``LookupError``, ``NotAllowed``, ``Conflict`` or ``ValueError`` otherwise."""
+    request_id, responder = response.request_id, response.responder
     request = thread.request(request_id)
     if request is None:
         raise LookupError(f"thread {thread.id} has no request {request_id!r}")
     # Who may answer comes first, so a stranger learns nothing about who answered.
-    if not may_answer(request, responder, via):
+    if not may_answer(request, responder, response.via):
         raise NotAllowed(
             f"{responder} may not answer this request; approvers: {', '.join(request.approvers)}"
         )
@@ -385,16 +389,8 @@ def _response(
         raise Conflict(f"request {request_id} was already answered by {settled.responder} ({decision})")
     if thread.pending is None or thread.pending.request_id != request_id:
         raise Conflict(f"request {request_id} is no longer pending")
-    if request.kind == "approval" and approved is None:
+    if request.kind == "approval" and response.approved is None:
         raise ValueError("an approval request needs approved: true or false")
-    if request.kind == "question" and not (answer or comment):
+    if request.kind == "question" and not (response.answer or response.comment):
         raise ValueError("a question needs an answer")
-    return HumanResponse(
-        request_id=request_id,
-        responder=responder,
-        approved=approved if request.kind == "approval" else None,
-        comment=comment,
-        answer=answer,
-        key=key,
-        via=via,
-    )
+    return response if request.kind == "approval" else response.model_copy(update={"approved": None})

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     agents: str = Field(default="bot.agents:bundled_agents", alias="OUTERLOOP_AGENTS")
     """``module:function`` returning the ``Registry`` of agents this deployment runs."""
     api_token: str | None = Field(default=None, alias="OUTERLOOP_API_TOKEN")
+    api_trusted_responder: bool = Field(default=False, alias="OUTERLOOP_API_TRUSTED_RESPONDER")
+    """Let the shared API token name who answers or acts (for an integration that authenticates
+    its people itself); off, it acts as ``api`` and only person tokens act as people."""
     approvers: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="OUTERLOOP_APPROVERS")
     tool_approvers: dict[str, tuple[str, ...]] = Field(default_factory=dict, alias="OUTERLOOP_TOOL_APPROVERS")
     """Approvers per tool name, as JSON (``{"deploy": ["S123", "U456"]}``); overrides the agent's."""

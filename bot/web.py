@@ -1,16 +1,16 @@
 """The web app: the threads API (launch/respond/pause/resume/cancel/fork), health, and channel endpoints.
 
 FastAPI serves the OpenAPI schema at ``/openapi.json`` and docs at ``/docs``. Every
-``/threads*`` route needs ``Authorization: Bearer $OUTERLOOP_API_TOKEN``.
+``/threads*`` route needs ``Authorization: Bearer TOKEN``: a person's own token
+(``outerloop tokens create``), which acts as that person, or the shared
+``$OUTERLOOP_API_TOKEN``, which acts as ``api``.
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import redis
 import structlog
 from fastapi import Depends, FastAPI, Query, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -18,9 +18,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from agent.definition import UnknownAgent
-from agent.events import EVENTS_ADAPTER
+from agent.events import EVENTS_ADAPTER, Origin
 from agent.thread import Status, Thread
 from bot import slack
+from bot.api_tokens import ApiTokens
+from bot.health import health_report
+from bot.identity import Caller, Unauthorized, acting_as, authenticate
+from bot.outage import install_outage_handler
 from bot.runtime import Runtime
 from bot.store import Appended, ThreadNotFound
 from bot.webhooks import install_webhooks
@@ -39,13 +43,16 @@ class ResponseBody(BaseModel):
     approved: bool | None = None
     comment: str | None = Field(default=None, max_length=5_000)
     answer: str | None = Field(default=None, max_length=20_000)
-    responder: str = Field(
-        default="api", max_length=200, description="Who answers, checked against approvers."
+    responder: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who answers, checked against approvers; default and only choice: the caller. "
+        "The shared token may name someone else only with OUTERLOOP_API_TRUSTED_RESPONDER=true.",
     )
 
 
 class ControlBody(BaseModel):
-    by: str = Field(default="api", max_length=200)
+    by: str | None = Field(default=None, max_length=200, description="Who acts; as `responder` above.")
     reason: str | None = Field(default=None, max_length=2_000)
 
 
@@ -71,41 +78,46 @@ class ThreadOut(ThreadRef):
     events: list[dict[str, Any]]
 
 
-class Unauthorized(Exception):
-    """Missing or wrong bearer token."""
-
-
-# Module level, so FastAPI can resolve the annotation of the dependency below.
+# Module level, so FastAPI can resolve the annotations of the dependencies below.
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
+
+
+def _caller(request: Request, credentials: Credentials) -> Caller:
+    rt: Runtime = request.app.state.runtime
+    bearer = credentials.credentials if credentials else None
+    return authenticate(bearer, rt.settings.api_token, request.app.state.api_tokens)
+
+
+def _caller_if_any(request: Request, credentials: Credentials) -> Caller | None:
+    return _caller(request, credentials) if credentials else None
+
+
+Who = Annotated[Caller, Depends(_caller)]
 
 
 def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="Outerloop", version="0.1.0", description=__doc__)
+    app.state.runtime = rt
+    app.state.api_tokens = ApiTokens(rt.connection)
 
-    def authorized(credentials: Credentials) -> None:
-        expected = rt.settings.api_token
-        if not expected:
-            raise Unauthorized("the threads API is disabled: set OUTERLOOP_API_TOKEN")
-        if credentials is None or not hmac.compare_digest(
-            credentials.credentials.encode(), expected.encode()
-        ):
-            raise Unauthorized("missing or wrong bearer token")
+    def as_whom(caller: Caller, named: str | None) -> str:
+        return acting_as(caller, named, rt.settings.api_trusted_responder)
 
     _install_error_handlers(app)
+    install_outage_handler(app, rt.connection)
     install_webhooks(app, rt)
-    auth = [Depends(authorized)]
+    auth = [Depends(_caller)]
 
     @app.get("/healthz")
-    def health() -> JSONResponse:
-        try:
-            rt.connection.ping()
-        except redis.RedisError as exc:
-            return JSONResponse({"status": "unavailable", "redis": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ok"})
+    def health(caller: Annotated[Caller | None, Depends(_caller_if_any)]) -> JSONResponse:
+        """ok or unavailable for anyone; what is wrong only for an authenticated caller."""
+        report = health_report(rt.connection)
+        code = status.HTTP_200_OK if report["status"] == "ok" else status.HTTP_503_SERVICE_UNAVAILABLE
+        return JSONResponse(report if caller else {"status": report["status"]}, status_code=code)
 
-    @app.post("/threads", status_code=status.HTTP_201_CREATED, dependencies=auth)
-    def launch(body: LaunchBody) -> ThreadRef:
-        return _ref(rt.launch(body.agent, body.text))
+    @app.post("/threads", status_code=status.HTTP_201_CREATED)
+    def launch(body: LaunchBody, caller: Who) -> ThreadRef:
+        return _ref(rt.launch(body.agent, body.text, origin=Origin(channel="api", sender=caller.person)))
 
     @app.get("/threads", dependencies=auth)
     def list_threads(
@@ -127,31 +139,32 @@ def create_app(rt: Runtime) -> FastAPI:
     def show(thread_id: str) -> ThreadOut:
         return thread_out(rt.store.load(thread_id))
 
-    @app.post("/threads/{thread_id}/responses", status_code=status.HTTP_202_ACCEPTED, dependencies=auth)
-    def respond(thread_id: str, body: ResponseBody) -> ThreadRef:
+    @app.post("/threads/{thread_id}/responses", status_code=status.HTTP_202_ACCEPTED)
+    def respond(thread_id: str, body: ResponseBody, caller: Who) -> ThreadRef:
         appended = rt.respond(
             thread_id,
             body.request_id,
-            body.responder,
+            as_whom(caller, body.responder),
             approved=body.approved,
             comment=body.comment,
             answer=body.answer,
+            credential=caller.credential,
         )
         return _ref(appended)
 
-    @app.post("/threads/{thread_id}/pause", status_code=status.HTTP_202_ACCEPTED, dependencies=auth)
-    def pause(thread_id: str, body: ControlBody | None = None) -> ThreadRef:
+    @app.post("/threads/{thread_id}/pause", status_code=status.HTTP_202_ACCEPTED)
+    def pause(thread_id: str, caller: Who, body: ControlBody | None = None) -> ThreadRef:
         body = body or ControlBody()
-        return _ref(rt.pause(thread_id, body.by, body.reason))
+        return _ref(rt.pause(thread_id, as_whom(caller, body.by), body.reason))
 
-    @app.post("/threads/{thread_id}/resume", status_code=status.HTTP_202_ACCEPTED, dependencies=auth)
-    def resume(thread_id: str, body: ControlBody | None = None) -> ThreadRef:
-        return _ref(rt.resume(thread_id, (body or ControlBody()).by))
+    @app.post("/threads/{thread_id}/resume", status_code=status.HTTP_202_ACCEPTED)
+    def resume(thread_id: str, caller: Who, body: ControlBody | None = None) -> ThreadRef:
+        return _ref(rt.resume(thread_id, as_whom(caller, (body or ControlBody()).by)))
 
-    @app.post("/threads/{thread_id}/cancel", status_code=status.HTTP_202_ACCEPTED, dependencies=auth)
-    def cancel(thread_id: str, body: ControlBody | None = None) -> ThreadRef:
+    @app.post("/threads/{thread_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+    def cancel(thread_id: str, caller: Who, body: ControlBody | None = None) -> ThreadRef:
         body = body or ControlBody()
-        return _ref(rt.cancel(thread_id, body.by, body.reason))
+        return _ref(rt.cancel(thread_id, as_whom(caller, body.by), body.reason))
 
     @app.post("/threads/{thread_id}/fork", status_code=status.HTTP_201_CREATED, dependencies=auth)
     def fork(thread_id: str, body: ForkBody) -> ThreadRef:

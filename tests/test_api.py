@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.api_tokens import ApiTokens
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.web import create_app
@@ -71,7 +72,7 @@ def test_launch_approve_done_end_to_end_through_rq_workers(
     assert request["kind"] == "approval" and request["call"]["arguments"]["tag"] == "v1.1.0"
     assert not deploy_log.exists(), "nothing deployed before approval"
 
-    answer = {"request_id": request["request_id"], "approved": True, "responder": "alice"}
+    answer = {"request_id": request["request_id"], "approved": True}
     assert api.post(f"/threads/{thread_id}/responses", headers=TOKEN, json=answer).status_code == 202
     done = wait_for(lambda: status_of(api, thread_id, "done"), "the deploy to finish")
     assert deploy_log.read_text().split() == ["v1.1.0", "staging"]
@@ -90,31 +91,33 @@ def test_a_second_answer_is_refused_and_says_who_answered(api: httpx.Client, run
         "request_id": pending.pending.request_id,
         "approved": False,
         "comment": "freeze",
-        "responder": "bob",
     }
     assert api.post(f"/threads/{thread_id}/responses", headers=TOKEN, json=answer).status_code == 202
     again = api.post(f"/threads/{thread_id}/responses", headers=TOKEN, json={**answer, "approved": True})
     assert again.status_code == 409
-    assert "already answered by bob" in again.json()["detail"]
+    assert "already answered by api" in again.json()["detail"]
 
 
 def test_only_approvers_may_answer(settings: Settings) -> None:
     from bot.worker import advance_thread
 
-    settings.approvers = ("alice",)
+    settings.approvers = ("alice@example.com",)
     runtime = Runtime.from_settings(settings)
+    tokens = ApiTokens(runtime.connection)
+    alice = {"Authorization": f"Bearer {tokens.create('alice@example.com')[1]}"}
+    mallory = {"Authorization": f"Bearer {tokens.create('mallory@example.com')[1]}"}
     with serve(create_app(runtime)) as url, httpx.Client(base_url=url, headers=TOKEN) as api:
         thread_id = api.post("/threads", json={"agent": "deploy", "text": "ship"}).json()["id"]
         thread = advance_thread(runtime, thread_id)
         assert thread is not None and thread.pending is not None
-        answer = {"request_id": thread.pending.request_id, "approved": True, "responder": "mallory"}
-        refused = api.post(f"/threads/{thread_id}/responses", json=answer)
+        answer = {"request_id": thread.pending.request_id, "approved": True}
+        refused = api.post(f"/threads/{thread_id}/responses", json=answer, headers=mallory)
         assert refused.status_code == 403
-        assert "mallory may not answer" in refused.json()["detail"]
+        assert "mallory@example.com may not answer" in refused.json()["detail"]
         assert api.get(f"/threads/{thread_id}").json()["status"] == "awaiting_human", "nothing changed"
 
-        api.post(f"/threads/{thread_id}/responses", json={**answer, "responder": "alice"})
-        late = api.post(f"/threads/{thread_id}/responses", json=answer)
+        assert api.post(f"/threads/{thread_id}/responses", json=answer, headers=alice).status_code == 202
+        late = api.post(f"/threads/{thread_id}/responses", json=answer, headers=mallory)
         assert late.status_code == 403
         assert "alice" not in late.json()["detail"].split("approvers:")[0], (
             "strangers don't learn who answered"
@@ -146,9 +149,7 @@ def test_pause_resume_cancel_and_fork_over_http(api: httpx.Client, runtime: Runt
     assert api.post(f"/threads/{thread_id}/resume", headers=TOKEN).json()["status"] == "running"
     fork = api.post(f"/threads/{thread_id}/fork", headers=TOKEN, json={"at": 1})
     assert fork.status_code == 201 and fork.json()["id"] != thread_id
-    cancelled = api.post(
-        f"/threads/{thread_id}/cancel", headers=TOKEN, json={"by": "alice", "reason": "obsolete"}
-    )
+    cancelled = api.post(f"/threads/{thread_id}/cancel", headers=TOKEN, json={"reason": "obsolete"})
     assert cancelled.json()["status"] == "cancelled"
     assert api.post(f"/threads/{thread_id}/resume", headers=TOKEN).status_code == 409
     assert api.post(f"/threads/{thread_id}/fork", headers=TOKEN, json={"at": 99}).status_code == 422

@@ -45,6 +45,7 @@ def test_help_lists_every_command() -> None:
         "resume",
         "cancel",
         "fork",
+        "tokens",
     ]:
         assert re.search(rf"^\s+{command}\s", text, re.MULTILINE), command
 
