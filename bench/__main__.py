@@ -1,4 +1,6 @@
-"""``python -m bench``: measure, print the table. See the package docstring."""
+"""``python -m bench``: measure, print the table. See the package docstring.
+
+``python -m bench long``: folding and rendering as a thread grows (``bench.long``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import redis
 import rq
 from rq import SimpleWorker, Worker
 
+from bench import long
+from bench.long import SIZES
 from bench.measure import Subject, measure
 from bench.report import Comparison, Measured, report
 from bench.subjects import noop_on_outerloop_worker, noop_on_rq_worker, thread_on_outerloop_worker
@@ -20,7 +24,7 @@ from bot import logs
 from tests.services import RedisServer
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option(
     "-n", "--jobs", default=200, show_default=True, type=click.IntRange(min=20), help="Jobs per run."
 )
@@ -38,8 +42,32 @@ from tests.services import RedisServer
     type=click.IntRange(min=1),
     help="Measure everything this many times and print the medians.",
 )
-def main(jobs: int, round_trips: int, repeat: int) -> None:
-    """Compare an Outerloop agent step with a raw RQ no-op job, on real worker processes."""
+@click.pass_context
+def main(context: click.Context, jobs: int, round_trips: int, repeat: int) -> None:
+    """Compare an Outerloop agent step with a raw RQ no-op job, on real worker processes.
+
+    Subcommands run the other benchmarks instead."""
+    if context.invoked_subcommand is None:
+        _runtime(jobs, round_trips, repeat)
+
+
+@main.command("long")
+@click.option(
+    "--events",
+    "sizes",
+    multiple=True,
+    default=SIZES,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Thread lengths to measure (repeat the option for several).",
+)
+def long_threads(sizes: tuple[int, ...]) -> None:
+    """Folding and rendering the context of 10, 1,000 and 10,000-event threads, per event."""
+    load = os.getloadavg()
+    click.echo(long.report(long.measure(sorted(sizes)), load))
+
+
+def _runtime(jobs: int, round_trips: int, repeat: int) -> None:
     # Runtime.launch logs every thread it starts; only the table belongs on stdout.
     logs.configure(level=logging.WARNING)
     # Other work on the machine moves every number; the load average before we add ours says how much.
