@@ -69,26 +69,29 @@ def render_events(events: Sequence[Event], budget: int) -> str:
 def _compact(visible: Sequence[Event], rendered: Sequence[str], budget: int) -> str:
     """Fold from the oldest event after the first until the text fits or only the tail is left.
 
-    Each candidate text's length is summed from the events' lengths, computed once, and the
-    summary's counts grow by one event per cut: one pass, however many events are folded.
+    Each candidate text's length is summed from the events' lengths, computed once; the
+    summary's counts grow by one event per cut, and its text is written only once the kept
+    events alone fit. One pass, however many events are folded.
     """
     # A joined text is as long as its parts plus a newline between each two.
     kept = sum(len(tag) + 1 for tag in rendered) - 1
     summary: _Folded | None = None
     cut = 1
-    while _tokens(kept + _extra(summary)) > budget and cut < len(visible) - KEEP_RECENT:
+    while _too_long(kept, summary, budget) and cut < len(visible) - KEEP_RECENT:
         kept -= len(rendered[cut]) + 1
         summary = summary or _Folded()
         summary.add(visible[cut])
         cut += 1
     if summary is None:
         return "\n".join(rendered)
-    return "\n".join([rendered[0], summary.text, *rendered[cut:]])
+    return "\n".join([rendered[0], summary.text(), *rendered[cut:]])
 
 
-def _extra(summary: _Folded | None) -> int:
-    """What the summary adds to the text's length: itself and its newline."""
-    return 0 if summary is None else len(summary.text) + 1
+def _too_long(kept: int, summary: _Folded | None, budget: int) -> bool:
+    """Whether the kept events, and the summary with its newline once there is one, exceed ``budget``."""
+    if _tokens(kept) > budget:
+        return True  # whatever the summary adds; so it is written only near the cut
+    return summary is not None and _tokens(kept + len(summary.text()) + 1) > budget
 
 
 class _Folded:
@@ -97,16 +100,14 @@ class _Folded:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.kinds: Counter[str] = Counter()
-        self.text = ""
 
     def add(self, event: Event) -> None:
         if isinstance(event, ToolCall):
             self.calls[event.tool] += 1
         else:
             self.kinds[event.type] += 1
-        self.text = self._summary()
 
-    def _summary(self) -> str:
+    def text(self) -> str:
         parts = [f"{count} {kind}" for kind, count in sorted(self.kinds.items())]
         if self.calls:
             tools = ", ".join(f"{name} x{count}" for name, count in sorted(self.calls.items()))
