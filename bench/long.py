@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from agent.context import user_prompt
 from agent.definition import AgentSpec
@@ -138,9 +139,9 @@ def measure(sizes: Sequence[int]) -> list[Case]:
     for size in sizes:
         events = long_thread(size)
         thread = replay("long", "deploy", events)
-        cases.append(Case("bare list append", size, cpu_seconds(lambda events=events: _append_all(events))))
-        cases.append(Case("folding (replay)", size, cpu_seconds(lambda events=events: _fold(events))))
-        cases.append(Case("rendering the context", size, cpu_seconds(lambda thread=thread: _render(thread))))
+        cases.append(Case("bare list append", size, cpu_seconds(partial(_append_all, events))))
+        cases.append(Case("folding (replay)", size, cpu_seconds(partial(_fold, events))))
+        cases.append(Case("rendering the context", size, cpu_seconds(partial(_render, thread))))
     return cases
 
 
