@@ -39,7 +39,11 @@ KEEP_RECENT = 8
 
 def estimate_tokens(text: str) -> int:
     """A cheap, deterministic token estimate (about four characters per token)."""
-    return (len(text) + 3) // 4
+    return _tokens(len(text))
+
+
+def _tokens(chars: int) -> int:
+    return (chars + 3) // 4
 
 
 def system_prompt(agent: AgentSpec) -> str:
@@ -58,22 +62,58 @@ def user_prompt(thread: Thread, budget: int) -> str:
 
 def render_events(events: Sequence[Event], budget: int) -> str:
     """All events that matter to the model, compacted to fit ``budget`` tokens."""
-    visible = [e for e in _without_resolved_errors(events) if render_event(e) is not None]
-    rendered = [_tag(e) for e in visible]
-    text = "\n".join(rendered)
-    # Fold from the oldest event after the first until the text fits or only the tail is left.
+    shown = [(e, tag) for e in _without_resolved_errors(events) if (tag := render_event(e)) is not None]
+    return _compact([event for event, _ in shown], [tag for _, tag in shown], budget)
+
+
+def _compact(visible: Sequence[Event], rendered: Sequence[str], budget: int) -> str:
+    """Fold from the oldest event after the first until the text fits or only the tail is left.
+
+    Each candidate text's length is summed from the events' lengths, computed once; the
+    summary's counts grow by one event per cut, and its text is written only once the kept
+    events alone fit. One pass, however many events are folded.
+    """
+    # A joined text is as long as its parts plus a newline between each two.
+    kept = sum(len(tag) + 1 for tag in rendered) - 1
+    summary: _Folded | None = None
     cut = 1
-    while estimate_tokens(text) > budget and cut < len(visible) - KEEP_RECENT:
+    while _too_long(kept, summary, budget) and cut < len(visible) - KEEP_RECENT:
+        kept -= len(rendered[cut]) + 1
+        summary = summary or _Folded()
+        summary.add(visible[cut])
         cut += 1
-        summary = _summary(visible[1:cut])
-        text = "\n".join([rendered[0], summary, *rendered[cut:]])
-    return text
+    if summary is None:
+        return "\n".join(rendered)
+    return "\n".join([rendered[0], summary.text(), *rendered[cut:]])
 
 
-def _tag(event: Event) -> str:
-    tag = render_event(event)
-    assert tag is not None
-    return tag
+def _too_long(kept: int, summary: _Folded | None, budget: int) -> bool:
+    """Whether the kept events, and the summary with its newline once there is one, exceed ``budget``."""
+    if _tokens(kept) > budget:
+        return True  # whatever the summary adds; so it is written only near the cut
+    return summary is not None and _tokens(kept + len(summary.text()) + 1) > budget
+
+
+class _Folded:
+    """The events compaction folded so far, counted as they are added, and their summary tag."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.kinds: Counter[str] = Counter()
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, ToolCall):
+            self.calls[event.tool] += 1
+        else:
+            self.kinds[event.type] += 1
+
+    def text(self) -> str:
+        parts = [f"{count} {kind}" for kind, count in sorted(self.kinds.items())]
+        if self.calls:
+            tools = ", ".join(f"{name} x{count}" for name, count in sorted(self.calls.items()))
+            parts.insert(0, f"tool calls: {tools}")
+        count = self.calls.total() + self.kinds.total()
+        return f'<compacted events="{count}">{escape("; ".join(parts))}</compacted>'
 
 
 def _without_resolved_errors(events: Sequence[Event]) -> list[Event]:
@@ -92,16 +132,6 @@ def _without_resolved_errors(events: Sequence[Event]) -> list[Event]:
         return isinstance(event, Error) and index < last_success.get(event.tool, -1)
 
     return [event for index, event in enumerate(events) if not resolved(index, event)]
-
-
-def _summary(events: Sequence[Event]) -> str:
-    calls = Counter(e.tool for e in events if isinstance(e, ToolCall))
-    kinds = Counter(e.type for e in events if not isinstance(e, ToolCall))
-    parts = [f"{count} {kind}" for kind, count in sorted(kinds.items())]
-    if calls:
-        tools = ", ".join(f"{name} x{count}" for name, count in sorted(calls.items()))
-        parts.insert(0, f"tool calls: {tools}")
-    return f'<compacted events="{len(events)}">{escape("; ".join(parts))}</compacted>'
 
 
 def render_event(event: Event) -> str | None:

@@ -3,15 +3,18 @@
 ``Thread`` keeps its events plus a few fields *derived* from them (status, the
 pending human request, the consecutive-error count, ...). Only ``reduce`` sets
 those fields, so a thread rebuilt from its events is always equal to the original:
-the serialized form holds the events alone and loading replays them.
+the serialized form holds the events alone and loading replays them. The events are a
+``History`` (``agent.history``), which grows in constant time and keeps the indexes the
+lookups use, so folding an event costs the same on a long thread as on a short one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from agent.events import (
     AgentMessage,
@@ -32,6 +35,7 @@ from agent.events import (
     ToolResult,
     Trigger,
 )
+from agent.history import History
 
 
 class Status(StrEnum):
@@ -53,7 +57,8 @@ class Thread(BaseModel):
 
     id: str
     agent: str
-    events: tuple[Event, ...] = ()
+    events: History = Field(default_factory=History)
+    """The events, oldest first: an immutable sequence that ``reduce`` grows in constant time."""
     status: Status = Status.NEW
     pending: HumanRequest | None = None
     """The human request the thread waits on, if any."""
@@ -63,9 +68,6 @@ class Thread(BaseModel):
     """A recorded ``tool_call`` with no result yet: running now, or interrupted."""
     consecutive_errors: int = 0
     paused: bool = False
-    ignored: frozenset[str] = frozenset()
-    """Ids of the responses and expiries reduce ignored (not an approver, an unknown or settled
-    request, a deadline that had moved on): recorded, but never shown to the model."""
 
     def to_json(self) -> str:
         """The thread as JSON: identity and events only; the rest is re-derived on load."""
@@ -76,31 +78,28 @@ class Thread(BaseModel):
         raw = _Stored.model_validate_json(data)
         return replay(raw.id, raw.agent, raw.events)
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ignored(self) -> frozenset[str]:
+        """Ids of the responses and expiries reduce ignored (not an approver, an unknown or settled
+        request, a deadline that had moved on): recorded, but never shown to the model."""
+        return frozenset(event.id for event in self.events.ignored())
+
     @property
     def trigger(self) -> Trigger | None:
         """The first trigger: what the thread was started for."""
-        return next((e for e in self.events if isinstance(e, Trigger)), None)
+        return self.events.first_trigger()
 
     def request(self, request_id: str) -> HumanRequest | None:
         """The request as it stands: while it is pending, its current approvers and deadline
         (an expiry may have moved them), else as it was recorded."""
         if self.pending is not None and self.pending.request_id == request_id:
             return self.pending
-        return next(
-            (e for e in self.events if isinstance(e, HumanRequest) and e.request_id == request_id),
-            None,
-        )
+        return self.events.first_request(request_id)
 
     def response_to(self, request_id: str) -> HumanResponse | None:
         """The response that settled ``request_id``, if one did."""
-        return next(
-            (
-                e
-                for e in self.events
-                if isinstance(e, HumanResponse) and e.request_id == request_id and e.id not in self.ignored
-            ),
-            None,
-        )
+        return self.events.settled(request_id)
 
 
 class _Stored(BaseModel):
@@ -111,7 +110,7 @@ class _Stored(BaseModel):
 
 def without_ignored_responses(thread: Thread) -> list[Event]:
     """The thread's events minus the responses and expiries reduce ignored."""
-    return [e for e in thread.events if e.id not in thread.ignored]
+    return thread.events.heeded()
 
 
 def may_answer(request: HumanRequest, responder: str, via: str | None = None) -> bool:
@@ -127,9 +126,8 @@ def may_answer(request: HumanRequest, responder: str, via: str | None = None) ->
 def reduce(thread: Thread, event: Event) -> Thread:
     """Fold one event into a thread. Pure: no I/O, no clock, no randomness."""
     changes = {} if thread.status in FINAL else _changes(thread, event)
-    if isinstance(event, HumanResponse | RequestExpired) and "pending" not in changes:
-        changes["ignored"] = thread.ignored | {event.id}
-    changes["events"] = (*thread.events, event)
+    ignored = isinstance(event, HumanResponse | RequestExpired) and "pending" not in changes
+    changes["events"] = thread.events.appended(event, ignored)
     return _settle_status(thread.model_copy(update=changes))
 
 
@@ -158,7 +156,7 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
             return _answer(thread, event)
         case RequestExpired():
             return _expire(thread, event)
-        case Done(basis=basis) if basis is not None and _unanswered_trigger(thread, basis):
+        case Done(basis=basis) if basis is not None and thread.events.trigger_since(basis):
             return {}
         case Done():
             return {"status": Status.DONE, "pending": None, "approved": None, "consecutive_errors": 0}
@@ -174,10 +172,6 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
             return {"approved": None, "open_call": None}
         case Context() | AgentMessage():
             return {}
-
-
-def _unanswered_trigger(thread: Thread, basis: int) -> bool:
-    return any(isinstance(event, Trigger) for event in thread.events[basis:])
 
 
 def _stale_call(thread: Thread, call_id: str | None) -> bool:
@@ -229,10 +223,10 @@ def _settle_status(thread: Thread) -> Thread:
         status = Status.AWAITING_HUMAN
     else:
         status = Status.RUNNING
-    return thread.model_copy(update={"status": status})
+    return thread if status is thread.status else thread.model_copy(update={"status": status})
 
 
-def replay(thread_id: str, agent: str, events: list[Event] | tuple[Event, ...]) -> Thread:
+def replay(thread_id: str, agent: str, events: Iterable[Event]) -> Thread:
     """Rebuild a thread by folding its events from the start."""
     thread = Thread(id=thread_id, agent=agent)
     for event in events:

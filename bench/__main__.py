@@ -1,4 +1,7 @@
-"""``python -m bench``: measure, print the table. See the package docstring."""
+"""``python -m bench``: measure, print the table. See the package docstring.
+
+``python -m bench long``: folding and rendering as a thread grows (``bench.long``).
+``python -m bench chaos``: the fault matrix at scale (``bench.chaos``)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ import redis
 import rq
 from rq import SimpleWorker, Worker
 
+from bench import long
 from bench.chaos import FAULTS, broken, run_fault, table
+from bench.long import SIZES
 from bench.measure import Subject, measure
 from bench.report import Comparison, Measured, report
 from bench.subjects import noop_on_outerloop_worker, noop_on_rq_worker, thread_on_outerloop_worker
@@ -41,10 +46,30 @@ from tests.services import RedisServer
 )
 @click.pass_context
 def main(context: click.Context, jobs: int, round_trips: int, repeat: int) -> None:
-    """Compare an Outerloop agent step with a raw RQ no-op job, on real worker processes
-    (or, with a command, measure something else)."""
-    if context.invoked_subcommand is not None:
-        return
+    """Compare an Outerloop agent step with a raw RQ no-op job, on real worker processes.
+
+    Subcommands run the other benchmarks instead."""
+    if context.invoked_subcommand is None:
+        _runtime(jobs, round_trips, repeat)
+
+
+@main.command("long")
+@click.option(
+    "--events",
+    "sizes",
+    multiple=True,
+    default=SIZES,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Thread lengths to measure (repeat the option for several).",
+)
+def long_threads(sizes: tuple[int, ...]) -> None:
+    """Folding and rendering the context of 10, 1,000 and 10,000-event threads, per event."""
+    load = os.getloadavg()
+    click.echo(long.report(long.measure(sorted(sizes)), load))
+
+
+def _runtime(jobs: int, round_trips: int, repeat: int) -> None:
     # Runtime.launch logs every thread it starts; only the table belongs on stdout.
     logs.configure(level=logging.WARNING)
     # Other work on the machine moves every number; the load average before we add ours says how much.

@@ -125,6 +125,17 @@ def test_a_deploy_thread_renders_as_the_golden_user_prompt() -> None:
     assert_golden("deploy_thread_context.md", user_prompt(thread, agent.context_budget))
 
 
+def test_a_long_thread_compacts_as_the_golden_user_prompt() -> None:
+    # Ten rounds of the deploy thread under a small budget: most of it is folded into the summary.
+    rounds = [
+        event.model_copy(update=stamp(round * len(DEPLOY_THREAD) + n))
+        for round in range(10)
+        for n, event in enumerate(DEPLOY_THREAD)
+    ]
+    thread = replay("t-long", "deploy", rounds)
+    assert_golden("long_thread_context.md", user_prompt(thread, budget=1500))
+
+
 def test_the_deploy_agent_system_prompt_matches_the_golden_file() -> None:
     agent = deploy_agent(Path("/srv/app"), "deploy.sh {tag} {environment}")
     assert_golden("deploy_system_prompt.md", system_prompt(agent))

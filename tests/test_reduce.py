@@ -24,8 +24,9 @@ from agent.events import (
     Resumed,
     ToolCall,
     ToolResult,
+    Trigger,
 )
-from agent.thread import Status, Thread, fork, reduce, replay
+from agent.thread import Status, Thread, fork, reduce, replay, without_ignored_responses
 from tests.kernel_helpers import APPROVER, STRANGER, trigger
 from tests.strategies import event_sequences, people
 
@@ -35,6 +36,21 @@ fast = settings(max_examples=60, deadline=None)
 def derived(thread: Thread) -> dict[str, Any]:
     """Everything ``reduce`` derives, i.e. the thread without its event log."""
     return thread.model_dump(exclude={"events"})
+
+
+def answers(thread: Thread) -> dict[str, Any]:
+    """Everything a thread tells: its fields, its events, and what its lookups find."""
+    requests = {"no-such-request"} | {
+        e.request_id for e in thread.events if isinstance(e, HumanRequest | HumanResponse | RequestExpired)
+    }
+    return {
+        **derived(thread),
+        "events": tuple(thread.events),
+        "trigger": thread.trigger,
+        "requests": {r: thread.request(r) for r in requests},
+        "responses": {r: thread.response_to(r) for r in requests},
+        "shown": without_ignored_responses(thread),
+    }
 
 
 def ignored_by(thread: Thread, event: Event) -> bool:
@@ -208,3 +224,53 @@ def test_response_to_reports_who_settled_a_request() -> None:
     assert thread.response_to(ASK.request_id) == REJECT
     assert thread.response_to(QUESTION.request_id) is None
     assert thread.response_to("no-such-request") is None
+
+
+@fast
+@given(event_sequences(), event_sequences(max_size=10), event_sequences(max_size=10), st.data())
+def test_different_events_folded_onto_the_same_thread_give_independent_threads(
+    events: list[Event], first: list[Event], second: list[Event], data: st.DataObject
+) -> None:
+    # Two branches grow from one thread in an interleaved order, as a fork or a retried
+    # append does: neither may see the other's events, nor change the thread they share.
+    base = fold(events)
+    before = answers(base)
+    branches = {"first": base, "second": base}
+    todo = {"first": list(first), "second": list(second)}
+    while todo["first"] or todo["second"]:
+        name = data.draw(st.sampled_from([name for name, left in todo.items() if left]))
+        branches[name] = reduce(branches[name], todo[name].pop(0))
+    assert answers(base) == before
+    assert answers(branches["first"]) == answers(fold([*events, *first]))
+    assert answers(branches["second"]) == answers(fold([*events, *second]))
+
+
+@fast
+@given(event_sequences())
+def test_lookups_find_what_a_scan_of_the_events_finds(events: list[Event]) -> None:
+    events = [event.model_copy(update={"id": f"e{n}"}) for n, event in enumerate(events)]
+    ignored = set()
+    thread = Thread(id="t1", agent="test")
+    for event in events:
+        after = reduce(thread, event)
+        if isinstance(event, HumanResponse | RequestExpired) and unchanged(thread, after):
+            ignored.add(event.id)
+        thread = after
+    assert thread.ignored == ignored
+    assert thread.trigger == next((e for e in events if isinstance(e, Trigger)), None)
+    assert without_ignored_responses(thread) == [e for e in events if e.id not in ignored]
+    for request_id in answers(thread)["requests"]:
+        recorded = (e for e in events if isinstance(e, HumanRequest) and e.request_id == request_id)
+        pending = thread.pending if thread.pending and thread.pending.request_id == request_id else None
+        assert thread.request(request_id) == (pending or next(recorded, None))
+        settled = (
+            e
+            for e in events
+            if isinstance(e, HumanResponse) and e.request_id == request_id and e.id not in ignored
+        )
+        assert thread.response_to(request_id) == next(settled, None)
+
+
+def unchanged(before: Thread, after: Thread) -> bool:
+    """Whether folding an event changed none of the fields ``reduce`` derives (bar ``ignored``)."""
+    return derived(after) | {"ignored": None} == derived(before) | {"ignored": None}

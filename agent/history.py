@@ -1,0 +1,198 @@
+"""A thread's events: an immutable sequence that grows in constant time.
+
+``reduce`` returns a new thread for every event, and a thread must never change once
+made. Copying all events into a new tuple for each one made folding a thread quadratic
+in its length. Instead every ``History`` is a view of the first ``length`` entries of a
+``_Log``, a list that only ever grows and is shared by the histories folded from one
+another. Adding an event to a history that ends where its log ends appends to the log
+in place: older histories do not see the new entry, as their length stops short of it.
+Adding an event to any other history (an older thread, folded again in another
+direction, as a fork or a retried append does) copies its entries into a new log first.
+So a history never changes, and each history answers only for its own entries.
+
+The log also keeps the indexes that the thread's lookups need (its first trigger, a
+request by id, the response that settled a request, the responses and expiries
+``reduce`` ignored), built as entries are added. An entry's index facts depend only on
+the entries before it, so they hold for every history that contains the entry.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Any, TypeVar, overload
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+from agent.events import Event, HumanRequest, HumanResponse, Trigger
+
+Kind = TypeVar("Kind")
+
+_GROW = threading.Lock()
+"""Held while checking that a history ends where its log ends and appending to it, so that
+two threads folding different events onto one history never both take the same slot."""
+
+
+class _Log:
+    """The entries shared by histories, and their indexes. Only ever appended to."""
+
+    __slots__ = ("events", "ignored", "requests", "settled", "triggers")
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.ignored: list[int] = []
+        """Positions of the events ``reduce`` ignored, ascending."""
+        self.requests: dict[str, int] = {}
+        """Position of the first ``HumanRequest`` with each request id."""
+        self.settled: dict[str, int] = {}
+        """Position of the first response with each request id that ``reduce`` did not ignore."""
+        self.triggers: list[int] = []
+        """Positions of the triggers, ascending."""
+
+    def add(self, event: Event, ignored: bool) -> None:
+        position = len(self.events)
+        self.events.append(event)
+        if ignored:
+            self.ignored.append(position)
+        match event:
+            case Trigger():
+                self.triggers.append(position)
+            case HumanRequest(request_id=request_id):
+                self.requests.setdefault(request_id, position)
+            case HumanResponse(request_id=request_id) if not ignored:
+                self.settled.setdefault(request_id, position)
+            case _:
+                pass
+
+    def prefix(self, length: int) -> _Log:
+        """A new log holding the first ``length`` entries of this one."""
+        log = _Log()
+        log.events = self.events[:length]
+        log.ignored = self.ignored[: bisect_left(self.ignored, length)]
+        log.requests = {key: at for key, at in self.requests.items() if at < length}
+        log.settled = {key: at for key, at in self.settled.items() if at < length}
+        log.triggers = self.triggers[: bisect_left(self.triggers, length)]
+        return log
+
+
+class History(Sequence[Event]):
+    """A thread's events, oldest first. Behaves as a tuple of events: it is immutable,
+    compares equal to a tuple of the same events, and its slices are tuples."""
+
+    __slots__ = ("_length", "_log")
+
+    def __init__(self, events: Iterable[Event] = ()) -> None:
+        """The history of ``events`` as a thread that ignored none of them."""
+        self._log = _Log()
+        for event in events:
+            self._log.add(event, ignored=False)
+        self._length = len(self._log.events)
+
+    @classmethod
+    def _view(cls, log: _Log, length: int) -> History:
+        history = cls.__new__(cls)
+        history._log = log
+        history._length = length
+        return history
+
+    def appended(self, event: Event, ignored: bool) -> History:
+        """This history and then ``event``; ``ignored`` says whether ``reduce`` ignored it.
+
+        Constant time when this history ends where its log ends (a thread folded forward);
+        otherwise it copies this history's entries into a new log first."""
+        with _GROW:
+            if len(self._log.events) == self._length:
+                self._log.add(event, ignored)
+                return History._view(self._log, self._length + 1)
+        log = self._log.prefix(self._length)
+        log.add(event, ignored)
+        return History._view(log, self._length + 1)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Event, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Event | tuple[Event, ...]:
+        if isinstance(index, slice):
+            return tuple(self._log.events[: self._length][index])
+        if not -self._length <= index < self._length:
+            raise IndexError(f"event index {index} out of range for a history of {self._length} events")
+        return self._log.events[index % self._length]
+
+    def __iter__(self) -> Iterator[Event]:
+        return islice(self._log.events, self._length)
+
+    def __reversed__(self) -> Iterator[Event]:
+        events = self._log.events
+        return (events[position] for position in range(self._length - 1, -1, -1))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, History):
+            if other._log is self._log:
+                return other._length == self._length
+        elif not isinstance(other, tuple):
+            return NotImplemented
+        return len(other) == self._length and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"History({list(self)!r})"
+
+    def first_trigger(self) -> Trigger | None:
+        return self._at(self._log.triggers[0], Trigger) if self._log.triggers else None
+
+    def trigger_since(self, position: int) -> bool:
+        """Whether a trigger is at ``position`` or after it."""
+        triggers = self._log.triggers
+        last = bisect_left(triggers, self._length) - 1
+        return last >= 0 and triggers[last] >= position
+
+    def first_request(self, request_id: str) -> HumanRequest | None:
+        """The first ``HumanRequest`` recorded with ``request_id``."""
+        return self._at(self._log.requests.get(request_id), HumanRequest)
+
+    def settled(self, request_id: str) -> HumanResponse | None:
+        """The first response to ``request_id`` that ``reduce`` did not ignore."""
+        return self._at(self._log.settled.get(request_id), HumanResponse)
+
+    def ignored(self) -> list[Event]:
+        """The events ``reduce`` ignored, oldest first."""
+        positions = self._log.ignored
+        return [self._log.events[at] for at in positions[: bisect_left(positions, self._length)]]
+
+    def heeded(self) -> list[Event]:
+        """The events ``reduce`` did not ignore, oldest first."""
+        positions = self._log.ignored
+        skip = set(positions[: bisect_left(positions, self._length)])
+        return [event for at, event in enumerate(self) if at not in skip]
+
+    def _at(self, position: int | None, kind: type[Kind]) -> Kind | None:
+        if position is None or position >= self._length:
+            return None
+        event = self._log.events[position]
+        assert isinstance(event, kind)
+        return event
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        """Validated from a history, or from a sequence of events (as a thread that ignored none);
+        serialized as a tuple of events, as before it had a type of its own."""
+        events = handler.generate_schema(tuple[Event, ...])
+        from_events = core_schema.no_info_after_validator_function(cls, events)
+        return core_schema.json_or_python_schema(
+            json_schema=from_events,
+            python_schema=core_schema.union_schema([core_schema.is_instance_schema(cls), from_events]),
+            serialization=core_schema.plain_serializer_function_ser_schema(tuple, return_schema=events),
+        )

@@ -1,0 +1,16 @@
+"""The benchmarks measure what they claim: every case runs and is reported."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from bench.__main__ import main
+
+
+def test_bench_long_reports_folding_and_rendering_for_each_length() -> None:
+    result = CliRunner().invoke(main, ["long", "--events", "10", "--events", "40"])
+    assert result.exit_code == 0, result.output
+    for work in ("bare list append", "folding (replay)", "rendering the context"):
+        rows = [line for line in result.output.splitlines() if line.startswith(work)]
+        assert [row.split()[len(work.split())] for row in rows] == ["10", "40"], result.output
+    assert "load average at start" in result.output
