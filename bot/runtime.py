@@ -215,8 +215,8 @@ class Runtime:
         receipt = self.outbound[channel].deliver(thread, event, self.store)
         if receipt:
             self.store.keep_receipt(event_id, receipt)
-            for conversation in receipt.get(ROUTE, "").split():  # replies to it continue the thread
-                self.store.bind_route(conversation, thread_id)
+            if ROUTE in receipt:  # replies to what was just sent continue this thread
+                self.store.bind_route(receipt[ROUTE], thread_id)
         self.store.settle(thread_id, event_id)
         log.info("delivery.done", thread_id=thread_id, event_type=event.type, channel=channel)
 

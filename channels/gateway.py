@@ -68,15 +68,20 @@ Receipt = Mapping[str, str]
 """What a channel needs to find a message it sent again (Slack channel + ts, a Message-ID)."""
 
 ROUTE = "route"
-"""A receipt key: the conversation the sent message starts or joins (e.g. a new Slack thread,
-an email's Message-ID), which the runtime then maps to the thread so replies continue it.
-Several, separated by spaces, when one event went out as several messages (an email per
-person asked)."""
+"""A receipt key: the conversation the sent message starts or joins, known only once it is
+sent (a new Slack thread's ts), which the runtime then maps to the thread so replies continue
+it. A channel that knows its routes before sending binds them itself (``Receipts.bind_route``)."""
 
 
 class Receipts(Protocol):
     def receipt(self, event_id: str) -> Receipt | None:
         """The receipt kept for an earlier event of the thread (to edit that message)."""
+        ...
+
+    def bind_route(self, route_key: str, thread_id: str) -> str:
+        """Map a conversation to the thread now, before the message that starts it is sent,
+        for a channel that knows the route in advance: a reply that comes back at once must
+        find the thread. Returns the thread the route maps to."""
         ...
 
 

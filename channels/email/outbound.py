@@ -19,7 +19,7 @@ from agent.events import Event
 from agent.thread import Thread
 from channels.email.addresses import route
 from channels.email.compose import SHOWN, Composed, Letterhead, compose
-from channels.gateway import ROUTE, Receipt, Receipts
+from channels.gateway import Receipt, Receipts
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +50,11 @@ class EmailOutbound:
         if composed is None:
             log.warning("email.nothing_to_send", thread_id=thread.id, event_type=event.type)
             return None
+        # Replies to any of these mails continue the thread; for a request, each copy's
+        # Message-ID also finds it from a reply token and the address it was given to. Bound
+        # before sending: an approver may answer the moment the mail arrives.
+        for copy in composed.copies:
+            receipts.bind_route(route(copy.message_id), thread.id)
         self.send(composed)
         log.info(
             "email.sent",
@@ -58,10 +63,7 @@ class EmailOutbound:
             message_id=composed.message_id,
             recipients=list(composed.recipients),
         )
-        # Replies to any of these mails continue the thread; for a request, each copy's
-        # Message-ID also finds it from a reply token and the address it was given to.
-        routes = " ".join(route(copy.message_id) for copy in composed.copies)
-        return {"message_id": composed.message_id, ROUTE: routes}
+        return {"message_id": composed.message_id}
 
     def send(self, composed: Composed) -> None:
         """Send every copy in one session with the relay."""

@@ -60,7 +60,8 @@ def test_mail_goes_out_over_tls_with_auth(
         receipt = EmailOutbound(config, LETTERHEAD).deliver(*conversation, runtime.store)
         (sent,) = running.wait(1)
     assert receipt is not None and sent.header("Message-ID") == f"<{receipt['message_id']}>"
-    assert receipt["route"] == f"email:{receipt['message_id']}"
+    thread, _ = conversation
+    assert runtime.thread_of(f"email:{receipt['message_id']}") == thread.id, "replies find the thread"
     assert sent.text().startswith("All green.") and sent.recipients == ["bob@example.com"]
 
 
