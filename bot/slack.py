@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackClientError
 from bot.settings import Settings
 from channels.slack.app import build_app
 from channels.slack.config import SlackConfig
+from channels.slack.payload import Malformed, check_payload
 from channels.slack.signature import Unsigned, verify_request
 
 if TYPE_CHECKING:  # bot.runtime imports this module (through bot.outbound)
@@ -85,9 +86,13 @@ def mount(app: FastAPI, rt: Runtime) -> None:
         body = await request.body()  # at most the web app's body limit (bot.limits)
         try:
             verify_request(signing_secret, request.headers, body, time.time())
+            check_payload(body.decode(), request.headers.get("content-type"))
         except Unsigned as exc:
             log.info("slack.rejected", status=401, reason=str(exc), size=len(body))
             return JSONResponse({"detail": str(exc)}, status_code=401)
+        except Malformed as exc:
+            log.warning("slack.rejected", status=400, reason=str(exc), size=len(body))
+            return JSONResponse({"detail": str(exc)}, status_code=400)
         response = await to_thread.run_sync(
             bolt.dispatch, to_bolt_request(request, body), limiter=dispatchers
         )
