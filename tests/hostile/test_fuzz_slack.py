@@ -26,7 +26,7 @@ from tests.slack.signed import (
     signed_headers,
 )
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 POST = {"channel": CHANNEL, "ts": "1700000000.000001", "thread_ts": "1700000000.000001"}
 VALUE = "thread-id:request-id"
 """A button value shaped like ours (``RequestRef``), naming nothing that exists."""

@@ -15,7 +15,7 @@ from channels.webhook import signature
 from tests.hostile.conftest import HOOK_SECRET, LogWatch
 from tests.hostile.mutations import header_values, json_values, mutated
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 PAYLOAD = {"ref": "v1.2.0", "pusher": {"name": "alice"}}
 
 bodies = st.one_of(
