@@ -59,6 +59,9 @@ def secret_env(env: dict[str, str], anthropic: FakeAnthropic, tmp_path: Path) ->
         **SECRETS,
         "ANTHROPIC_BASE_URL": anthropic.base_url,
         "OUTERLOOP_WEBHOOKS": str(hooks),
+        # The shared API token answers as the approver named in the body (per-person tokens
+        # aside, this is how an integration that authenticates people itself answers).
+        "OUTERLOOP_API_TRUSTED_RESPONDER": "true",
     }
 
 
