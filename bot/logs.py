@@ -10,8 +10,12 @@ import structlog
 
 def configure(fmt: str = "console", level: int = logging.INFO) -> None:
     """Route structlog and stdlib logging (uvicorn, rq) through one renderer on stderr."""
+    # Plain tracebacks: with rich or better-exceptions installed, the console renderer's default
+    # prints every frame's local variables, settings and their secrets included.
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,

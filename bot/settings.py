@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", alias="OUTERLOOP_HOST")
     port: int = Field(default=8000, alias="PORT")
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, alias="OUTERLOOP_MAX_BODY_BYTES")
+    """Bytes an HTTP request body may have (webhooks keep their own limit); larger ones get 413."""
     job_timeout: int = Field(default=900, alias="OUTERLOOP_JOB_TIMEOUT")
     """Seconds one advance job may run (a deploy command can be slow)."""
     lock_ttl: float = Field(default=30.0, alias="OUTERLOOP_LOCK_TTL")

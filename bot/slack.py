@@ -1,13 +1,15 @@
 """The Slack channel wired in: its config from settings, ``POST /slack/events``, Socket Mode.
 
 HTTP is served when ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET`` are set; Socket
-Mode runs inside ``outerloop web`` when ``SLACK_APP_TOKEN`` is set too. Bolt's own
-Starlette adapter converts requests and responses; the dispatch itself runs in the
-thread pool, so a listener waiting on Redis never holds up the event loop.
+Mode runs inside ``outerloop web`` when ``SLACK_APP_TOKEN`` is set too. The request's
+signature is checked on the raw body before Bolt parses anything; Bolt's own Starlette
+adapter then converts requests and responses, and the dispatch runs in the thread
+pool, so a listener waiting on Redis never holds up the event loop.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 import structlog
 from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -24,6 +27,8 @@ from slack_sdk.errors import SlackClientError
 from bot.settings import Settings
 from channels.slack.app import build_app
 from channels.slack.config import SlackConfig
+from channels.slack.payload import Malformed, check_payload
+from channels.slack.signature import Unsigned, verify_request
 
 if TYPE_CHECKING:  # bot.runtime imports this module (through bot.outbound)
     from bot.runtime import Runtime
@@ -72,17 +77,25 @@ def mount(app: FastAPI, rt: Runtime) -> None:
     config = slack_config(rt.settings)
     if config is None or not config.signing_secret:
         return
+    signing_secret = config.signing_secret
     bolt = bolt_app(rt, config)
     dispatchers = CapacityLimiter(DISPATCH_THREADS)
 
     @app.post(EVENTS_PATH, include_in_schema=False)
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
+        body = await request.body()  # at most the web app's body limit (bot.limits)
+        try:
+            verify_request(signing_secret, request.headers, body, time.time())
+            check_payload(body.decode(), request.headers.get("content-type"))
+        except Unsigned as exc:
+            log.info("slack.rejected", status=401, reason=str(exc), size=len(body))
+            return JSONResponse({"detail": str(exc)}, status_code=401)
+        except Malformed as exc:
+            log.warning("slack.rejected", status=400, reason=str(exc), size=len(body))
+            return JSONResponse({"detail": str(exc)}, status_code=400)
         response = await to_thread.run_sync(
             bolt.dispatch, to_bolt_request(request, body), limiter=dispatchers
         )
-        if response.status == 401:
-            log.info("slack.rejected", status=401, reason="missing, wrong or stale request signature")
         return to_starlette_response(response)
 
 

@@ -22,12 +22,14 @@ from agent.events import EVENTS_ADAPTER, Origin
 from agent.thread import Status, Thread
 from bot import slack
 from bot.api_tokens import ApiTokens
+from bot.errors import install_error_shapes, short
 from bot.health import health_report
 from bot.identity import Caller, Unauthorized, acting_as, authenticate
+from bot.limits import BodyLimit
 from bot.outage import install_outage_handler
 from bot.runtime import Runtime
 from bot.store import Appended, ThreadNotFound
-from bot.webhooks import install_webhooks
+from bot.webhooks import BODY_LIMITS, install_webhooks
 from channels.gateway import Conflict, NotAllowed
 
 log = structlog.get_logger(__name__)
@@ -103,6 +105,9 @@ def create_app(rt: Runtime) -> FastAPI:
     def as_whom(caller: Caller, named: str | None) -> str:
         return acting_as(caller, named, rt.settings.api_trusted_responder)
 
+    # Outermost but for Starlette's own error middleware: nothing reads a body before its size is checked.
+    app.add_middleware(BodyLimit, default=rt.settings.max_body_bytes, limits=BODY_LIMITS)
+    install_error_shapes(app)
     _install_error_handlers(app)
     install_outage_handler(app, rt.connection)
     install_webhooks(app, rt)
@@ -205,8 +210,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def _handler(code: int) -> Any:
     async def handle(request: Request, exc: Exception) -> JSONResponse:
-        log.info("http.rejected", path=request.url.path, status=code, reason=str(exc))
+        log.info("http.rejected", path=request.url.path, status=code, reason=short(str(exc)))
         headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
-        return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
+        return JSONResponse({"detail": short(str(exc))}, status_code=code, headers=headers)
 
     return handle

@@ -1,8 +1,9 @@
 """The web app's ``POST /webhooks/{name}`` route, for the webhooks in ``OUTERLOOP_WEBHOOKS``.
 
-The checks live in ``channels.webhook``; this module reads the body (at most
-``MAX_BODY`` bytes), hands it over off the event loop, and maps refusals to HTTP:
-401 unverified, 404 unknown name, 413 too large, 422 unusable payload.
+The checks live in ``channels.webhook``; this module reads the body (``bot.limits``
+has refused it unless it is at most ``MAX_BODY`` bytes), hands it over off the event
+loop, and maps refusals to HTTP: 401 unverified, 404 unknown name, 413 too large,
+422 unusable payload.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from channels.webhook import (
 
 log = structlog.get_logger(__name__)
 
+BODY_LIMITS = {"/webhooks/": MAX_BODY}
+"""The webhooks' own body limit, for ``bot.limits.BodyLimit``: what the channel accepts."""
+
 
 class WebhookAccepted(BaseModel):
     id: str
@@ -52,7 +56,7 @@ def install_webhooks(app: FastAPI, rt: Runtime) -> None:
     @app.post("/webhooks/{name}", status_code=status.HTTP_202_ACCEPTED, tags=["webhooks"])
     async def webhook(name: str, request: Request) -> WebhookAccepted:
         """Start a thread from a signed delivery (see the README for the headers)."""
-        body = await _body(request)
+        body = await request.body()
         submitted = await run_in_threadpool(channel.receive, name, request.headers, body, time.time())
         thread = submitted.thread
         return WebhookAccepted(id=thread.id, status=thread.status, duplicate=not submitted.applied)
@@ -64,15 +68,3 @@ def install_webhooks(app: FastAPI, rt: Runtime) -> None:
 
     app.add_exception_handler(WebhookRejected, refused)
     app.add_exception_handler(PayloadTooLarge, refused)
-
-
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise PayloadTooLarge()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise PayloadTooLarge()
-    return bytes(body)

@@ -5,8 +5,9 @@ after the listener has persisted the event through the ``Gateway`` (invariant 3)
 and a failure to persist answers 500 so Slack delivers the event again. Listeners
 never call the model; anything slow that need not be durable (telling a clicker
 why nothing changed, opening the reject modal) runs in a Bolt lazy listener after
-the acknowledgement. Request signatures and timestamps are verified by Bolt's own
-middleware before any listener runs.
+the acknowledgement. Bolt's own signature check is off: the HTTP endpoint verifies
+each request (``channels.slack.signature``) before Bolt parses it, and Socket Mode
+needs none; Bolt's check would log the whole body of every badly signed request.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def build_app(gateway: Gateway, config: SlackConfig) -> App:
         client=config.client(),
         signing_secret=config.signing_secret or "",
         process_before_response=True,
+        request_verification_enabled=False,
         logger=logging.getLogger("slack_bolt"),
     )
     app.event("app_mention")(listeners.message)
