@@ -24,6 +24,7 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackClientError
 
+from bot.outage import OUTAGE_ERRORS, Outage
 from bot.settings import Settings
 from channels.slack.app import build_app
 from channels.slack.config import SlackConfig
@@ -59,12 +60,19 @@ def slack_config(settings: Settings) -> SlackConfig | None:
     )
 
 
-def bolt_app(rt: Runtime, config: SlackConfig) -> App:
+def bolt_app(rt: Runtime, config: SlackConfig, outage: Outage | None = None) -> App:
     """The Bolt app for ``rt``; raises ``UnknownAgent`` or ``SlackUnavailable`` at start-up, not
-    at the first message."""
+    at the first message. With ``outage``, a Redis outage is answered 503 and logged once."""
     rt.agents.get(config.agent)
+
+    def unavailable(error: Exception) -> bool:
+        if outage is None or not isinstance(error, OUTAGE_ERRORS):
+            return False
+        outage.began(error)
+        return True
+
     try:
-        return build_app(rt, config)
+        return build_app(rt, config, unavailable)
     except (BoltError, SlackClientError) as exc:
         raise SlackUnavailable(
             f"Slack did not accept SLACK_BOT_TOKEN at {config.api_url} ({exc}); "
@@ -72,13 +80,13 @@ def bolt_app(rt: Runtime, config: SlackConfig) -> App:
         ) from exc
 
 
-def mount(app: FastAPI, rt: Runtime) -> None:
+def mount(app: FastAPI, rt: Runtime, outage: Outage) -> None:
     """Serve Slack's Events API and interactivity at ``POST /slack/events``, if configured."""
     config = slack_config(rt.settings)
     if config is None or not config.signing_secret:
         return
     signing_secret = config.signing_secret
-    bolt = bolt_app(rt, config)
+    bolt = bolt_app(rt, config, outage)
     dispatchers = CapacityLimiter(DISPATCH_THREADS)
 
     @app.post(EVENTS_PATH, include_in_schema=False)

@@ -109,7 +109,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.add_middleware(BodyLimit, default=rt.settings.max_body_bytes, limits=BODY_LIMITS)
     install_error_shapes(app)
     _install_error_handlers(app)
-    install_outage_handler(app, rt.connection)
+    outage = install_outage_handler(app, rt.connection)
     install_webhooks(app, rt)
     auth = [Depends(_caller)]
 
@@ -175,7 +175,7 @@ def create_app(rt: Runtime) -> FastAPI:
     def fork(thread_id: str, body: ForkBody) -> ThreadRef:
         return _ref(rt.fork(thread_id, body.at))
 
-    slack.mount(app, rt)
+    slack.mount(app, rt, outage)
     return app
 
 

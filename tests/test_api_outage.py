@@ -13,7 +13,9 @@ import httpx
 import pytest
 
 from channels.webhook import signature
+from tests.fake_slack import BOT_TOKEN, FakeSlack
 from tests.services import RedisServer, Workers, cli_args, free_port, wait_for
+from tests.slack.signed import SIGNING_SECRET, event_callback, mention, signed_headers
 
 TOKEN = {"Authorization": "Bearer test-token"}
 HOOK_SECRET = "a-webhook-secret-long-enough"
@@ -29,7 +31,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def web(
-    env: dict[str, str], redis_server: RedisServer, tmp_path: Path
+    env: dict[str, str], redis_server: RedisServer, fake_slack: FakeSlack, tmp_path: Path
 ) -> Iterator[tuple[httpx.Client, Path]]:
     """``outerloop web`` on a free port against ``redis_server``; yields a client and its log."""
     hooks = tmp_path / "webhooks.toml"
@@ -38,8 +40,13 @@ def web(
     )
     port = free_port()
     log = tmp_path / "web.log"
+    slack = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+    }
     process = Workers(
-        {**env, "REDIS_URL": redis_server.url, "PORT": str(port), "OUTERLOOP_WEBHOOKS": str(hooks)},
+        {**env, **slack, "REDIS_URL": redis_server.url, "PORT": str(port), "OUTERLOOP_WEBHOOKS": str(hooks)},
         log,
         args=cli_args("web"),
     )
@@ -68,6 +75,11 @@ def _webhook(client: httpx.Client, delivery: str) -> httpx.Response:
     return client.post("/webhooks/ops", content=body, headers=headers)
 
 
+def _slack_mention(client: httpx.Client, event_id: str) -> httpx.Response:
+    body = json.dumps(event_callback(mention("deploy the latest"), event_id=event_id))
+    return client.post("/slack/events", content=body, headers=signed_headers(body))
+
+
 def test_a_redis_outage_answers_503_json_and_is_logged_once(
     web: tuple[httpx.Client, Path], redis_server: RedisServer
 ) -> None:
@@ -89,6 +101,8 @@ def test_a_redis_outage_answers_503_json_and_is_logged_once(
             assert "Redis" in response.json()["detail"]
         hook = _webhook(client, f"d-{round_}")
         assert (hook.status_code, hook.headers["retry-after"]) == (503, "5"), hook.text
+        slack = _slack_mention(client, f"Ev{round_}")
+        assert (slack.status_code, slack.headers["retry-after"]) == (503, "5"), slack.text
     health = client.get("/healthz")
     assert (health.status_code, health.json()) == (503, {"status": "unavailable"})
 

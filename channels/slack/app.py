@@ -12,11 +12,13 @@ needs none; Bolt's check would log the whole body of every badly signed request.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import structlog
-from slack_bolt import Ack, App, BoltContext, BoltRequest
+from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
@@ -38,16 +40,28 @@ from channels.slack.inbound import Ignored, Inbound, read_message
 
 log = structlog.get_logger(__name__)
 
+Unavailable = Callable[[Exception], bool]
+"""Whether an error a listener raised means the gateway's store is away (an outage)."""
+RETRY_AFTER = 5
+"""Seconds Slack is told to wait during an outage (it retries on its own schedule anyway)."""
+
 NOTICE = "outerloop_notice"
 """Context key: what to tell the clicker, handed from a listener to its lazy follow-up."""
 REASON_WANTED = "outerloop_reason_wanted"
 """Context key: the request a Reject click may go on to reject, once a reason is given."""
 
 
-def build_app(gateway: Gateway, config: SlackConfig) -> App:
-    """A Bolt app for one workspace; checks the bot token with ``auth.test`` on creation."""
+def _never(error: Exception) -> bool:
+    return False
+
+
+def build_app(gateway: Gateway, config: SlackConfig, unavailable: Unavailable = _never) -> App:
+    """A Bolt app for one workspace; checks the bot token with ``auth.test`` on creation.
+
+    ``unavailable`` tells a failure of the gateway's own store (an outage) from a bug: Slack is
+    then told 503 with ``Retry-After``, and the caller logs the outage once."""
     answers = Answers(gateway, Approvers(config.client(patient=False)))
-    listeners = Listeners(Inbound(gateway, config.agent, answers), answers)
+    listeners = Listeners(Inbound(gateway, config.agent, answers), answers, unavailable)
     app = App(
         client=config.client(),
         signing_secret=config.signing_secret or "",
@@ -75,9 +89,10 @@ def _button_value(body: dict[str, Any]) -> str | None:
 
 
 class Listeners:
-    def __init__(self, inbound: Inbound, answers: Answers) -> None:
+    def __init__(self, inbound: Inbound, answers: Answers, unavailable: Unavailable) -> None:
         self.inbound = inbound
         self.answers = answers
+        self.unavailable = unavailable
 
     def message(self, ack: Ack, body: dict[str, Any], context: BoltContext, request: BoltRequest) -> None:
         """A mention, DM or thread reply: a trigger or an answer, persisted before the ack."""
@@ -155,11 +170,19 @@ class Listeners:
             return
         ack()
 
-    def failed(self, error: Exception, body: dict[str, Any]) -> None:
-        """A listener raised (Redis down, say): Slack gets a 500 and delivers the event again."""
+    def failed(self, error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+        """A listener raised: Slack gets a 503 for an outage (``unavailable``), else a 500, and
+        delivers the event again either way."""
+        if self.unavailable(error):
+            return BoltResponse(
+                status=503,
+                body=json.dumps({"detail": "the store is unavailable; try again later"}),
+                headers={"Content-Type": "application/json", "Retry-After": str(RETRY_AFTER)},
+            )
         log.error(
             "slack.listener_failed",
             error=f"{type(error).__name__}: {error}",
             payload_type=body.get("type"),
             event_id=body.get("event_id"),
         )
+        return None

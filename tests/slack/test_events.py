@@ -162,11 +162,11 @@ def test_a_reply_to_a_pending_question_answers_it_if_the_replier_may(
 def test_an_event_that_cannot_be_stored_is_not_acknowledged(
     settings: Settings, fake_slack: FakeSlack
 ) -> None:
-    """Slack delivers again what we answer 500 to: nothing is acknowledged before it is stored."""
+    """Slack delivers again what we answer 503 to: nothing is acknowledged before it is stored."""
     settings.redis_url = f"redis://127.0.0.1:{free_port()}/0"
     with serve(create_app(Runtime.from_settings(settings))) as url, httpx.Client(base_url=url) as http:
         response = SignedSlack(http).event(mention("deploy the latest"))
-    assert response.status_code == 500
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
 
 
 def test_slack_url_verification_is_answered(slack: SignedSlack) -> None:
