@@ -153,3 +153,17 @@ def test_pause_resume_cancel_and_fork_over_http(api: httpx.Client, runtime: Runt
     assert cancelled.json()["status"] == "cancelled"
     assert api.post(f"/threads/{thread_id}/resume", headers=TOKEN).status_code == 409
     assert api.post(f"/threads/{thread_id}/fork", headers=TOKEN, json={"at": 99}).status_code == 422
+
+
+def test_threads_are_listed_a_page_at_a_time_following_the_link(api: httpx.Client, runtime: Runtime) -> None:
+    launched = [runtime.launch("notes", f"note {n}").thread.id for n in range(5)]
+    seen: list[str] = []
+    url: str | None = "/threads?agent=notes&limit=2"
+    while url is not None:
+        page = api.get(url, headers=TOKEN)
+        assert page.status_code == 200 and len(page.json()) <= 2
+        seen += [summary["id"] for summary in page.json()]
+        url = page.links["next"]["url"] if "next" in page.links else None
+    assert seen == list(reversed(launched))
+    refused = api.get("/threads", params={"cursor": "not-a-cursor"}, headers=TOKEN)
+    assert refused.status_code == 422 and "cursor" in refused.json()["detail"]

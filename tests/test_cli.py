@@ -70,6 +70,11 @@ def test_launch_show_respond_and_control_a_thread(env: dict[str, str]) -> None:
     assert outerloop("resume", fork_id, env=env).strip() == f"{fork_id} running"
     assert outerloop("cancel", fork_id, env=env).strip() == f"{fork_id} cancelled"
 
+    first = outerloop("threads", "--limit", "1", env=env).splitlines()
+    assert first[0].startswith(fork_id) and first[1].startswith("(more: add --cursor ")
+    cursor = first[1].removeprefix("(more: add --cursor ").rstrip(")")
+    assert outerloop("threads", "--limit", "1", "--cursor", cursor, env=env).startswith(thread_id)
+
 
 def test_cli_errors_are_one_clear_line(env: dict[str, str]) -> None:
     missing = outerloop("show", "nope", env=env, check=False)
