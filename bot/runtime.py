@@ -50,7 +50,9 @@ log = structlog.get_logger(__name__)
 QUEUE = "outerloop"
 ADVANCE_RETRY = Retry(max=5, interval=[1, 2, 5, 10, 30])
 """Retries for infrastructure failures (Redis hiccups, a killed work horse)."""
-ACTIVE_JOB = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
+WAITING_JOB = frozenset({JobStatus.SCHEDULED, JobStatus.DEFERRED})
+"""Job states that will run later by themselves. A started job has taken its thread's mark off
+(``taken``), so a mark naming one is left by a job that died at its start."""
 QUEUED_TTL = 24 * 3600
 """How long a thread's "advance job queued" mark lasts at most; the recovery sweep also
 checks the job it names, so a mark whose job was lost does not hold the thread that long."""
@@ -133,10 +135,15 @@ class Runtime:
         return True
 
     def _job_active(self, job_id: str) -> bool:
+        """Whether the job will still run: queued *and* in the queue (a job a worker took just as
+        Redis went away is marked queued but is in no queue), or scheduled for a retry."""
         try:
-            return Job.fetch(job_id, connection=self.connection).get_status() in ACTIVE_JOB
+            status = Job.fetch(job_id, connection=self.connection).get_status()
         except NoSuchJobError:
             return False
+        if status is JobStatus.QUEUED:
+            return self.connection.lpos(self.queue.key, job_id) is not None
+        return status in WAITING_JOB
 
     def taken(self, thread_id: str, job_id: str) -> None:
         """A worker took the thread's queued job: the next wake-up needs a job of its own."""

@@ -86,3 +86,13 @@ def test_ended_threads_expire_after_the_retention_period(runtime: Runtime) -> No
     assert store.forget_expired() == 1
     assert store.ids() == [kept.id]
     assert store.page(Status.CANCELLED).threads == []
+
+
+def test_a_thread_whose_job_was_taken_as_redis_went_away_is_queued_again(runtime: Runtime) -> None:
+    thread_id = runtime.launch("notes", "hello").thread.id
+    (job_id,) = runtime.queue.get_job_ids()
+    # A worker popped the job and lost its connection before it could start it: the job is
+    # still marked queued, but no queue holds it any more.
+    runtime.connection.lrem(runtime.queue.key, 0, job_id)
+    assert recover_stalled(runtime, time.time() + runtime.settings.lock_ttl + 1) == [thread_id]
+    assert [job.args[0] for job in runtime.queue.get_jobs()] == [thread_id]
