@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import structlog
@@ -51,13 +52,16 @@ def slack_config(settings: Settings) -> SlackConfig | None:
         app_token=settings.slack_app_token,
         api_url=settings.slack_api_url,
         agent=settings.slack_agent,
+        channels=settings.slack_channels,
     )
 
 
 def bolt_app(rt: Runtime, config: SlackConfig) -> App:
     """The Bolt app for ``rt``; raises ``UnknownAgent`` or ``SlackUnavailable`` at start-up, not
     at the first message."""
-    rt.agents.get(config.agent)
+    for agent in (config.agent, *config.channels.values()):
+        rt.agents.get(agent)
+    config = replace(config, agents=frozenset(spec.name for spec in rt.agents))
     try:
         return build_app(rt, config)
     except (BoltError, SlackClientError) as exc:

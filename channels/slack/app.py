@@ -33,7 +33,7 @@ from channels.slack.blocks import (
     reason_of,
 )
 from channels.slack.config import SlackConfig
-from channels.slack.inbound import Ignored, Inbound, read_message
+from channels.slack.inbound import Ignored, Inbound, Routes, read_message
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +46,8 @@ REASON_WANTED = "outerloop_reason_wanted"
 def build_app(gateway: Gateway, config: SlackConfig) -> App:
     """A Bolt app for one workspace; checks the bot token with ``auth.test`` on creation."""
     answers = Answers(gateway, Approvers(config.client(patient=False)))
-    listeners = Listeners(Inbound(gateway, config.agent, answers), answers)
+    routes = Routes(config.agent, config.channels, config.agents)
+    listeners = Listeners(Inbound(gateway, routes, answers), answers)
     app = App(
         client=config.client(),
         signing_secret=config.signing_secret or "",
