@@ -67,7 +67,7 @@ class AgentSpec:
     model: ModelSettings = field(default_factory=ModelSettings)
 
     def __post_init__(self) -> None:
-        names = [tool.name for tool in self.all_tools()]
+        names = [tool.name for tool in (*self.tools, *BUILT_INS)]  # a toolset is not reached here
         duplicates = {name for name in names if names.count(name) > 1}
         if duplicates:
             raise ValueError(f"agent {self.name}: duplicate tool names {sorted(duplicates)}")

@@ -50,6 +50,7 @@ def load_agents_dir(folder: Path, settings: Settings) -> list[AgentSpec]:
 
 
 def load_agent(folder: Path, settings: Settings) -> AgentSpec:
+    folder = folder.resolve()  # workers may run elsewhere than where the path was relative to
     path = folder / AGENT_FILE
     if not NAME.match(folder.name):
         fix = "rename the folder: lowercase letters, digits, - and _"
