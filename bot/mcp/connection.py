@@ -105,7 +105,7 @@ class Connection:
                     session = self._run(self._open(stop), self.config.timeout)
                 except Exception as exc:  # whatever stops it starting is the reason
                     raise ServerUnavailable(
-                        f"MCP server {self.config.name} ({self.config.where}) did not start: {_describe(exc)}"
+                        f"MCP server {self.config.name} did not start: {_describe(exc)} ({self.config.where})"
                     ) from exc
                 self._session = (os.getpid(), session, stop)
                 log.info("mcp.connected", server=self.config.name)

@@ -1,6 +1,6 @@
 """A local MCP server for tests, built with the ``mcp`` package's FastMCP.
 
-``python -m tests.mcp_server stdio`` or ``python -m tests.mcp_server http PORT``. Every tool
+``python -m tests.mcp.server stdio`` or ``python -m tests.mcp.server http PORT``. Every tool
 that runs appends a line to the file ``MCP_EFFECTS`` names, so tests count effects from outside.
 """
 
