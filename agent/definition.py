@@ -85,7 +85,10 @@ class AgentSpec:
     def ensure_runnable(self) -> None:
         """Raise ``AgentCannotRun`` naming what is missing: the prompt file or a tool server."""
         if not self.prompt.is_file():
-            raise AgentCannotRun(f"agent {self.name}: its prompt file {self.prompt} does not exist")
+            raise AgentCannotRun(
+                f"agent {self.name} cannot run: its prompt file does not exist ({self.prompt}); "
+                "write the agent's instructions there"
+            )
         self.all_tools()
 
     def approvers_for(self, tool: Tool | None) -> tuple[str, ...]:

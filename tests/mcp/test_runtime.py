@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.events import Failed
 from agent.thread import Status
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -40,7 +41,9 @@ def cannot_run(runtime: Runtime, agent: str) -> str:
     thread = advance_thread(runtime, thread_id)
     assert thread is not None and thread.status is Status.FAILED
     assert advance_thread(runtime, thread_id) == thread, "failed once, not retried"
-    return timeline(runtime.load(thread_id))
+    [failed] = [e for e in thread.events if isinstance(e, Failed)]
+    assert "failed" in timeline(thread)
+    return failed.reason
 
 
 def test_an_agent_without_a_model_fails_its_thread_at_once_saying_why(
@@ -67,4 +70,4 @@ def test_an_agent_whose_prompt_went_missing_fails_its_thread_at_once(
     folder = agent_folder()
     runtime = Runtime.from_settings(settings)
     (folder / "prompt.md").unlink()
-    assert "prompt.md does not exist" in cannot_run(runtime, "repos")
+    assert "its prompt file does not exist" in cannot_run(runtime, "repos")
