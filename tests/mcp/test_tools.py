@@ -29,7 +29,8 @@ def loaded(folder: Path) -> AgentSpec:
 
 
 def started(text: str, agent: str = "repos") -> Thread:
-    return reduce(Thread(id="t1", agent=agent), Trigger(text=text, origin=Origin(channel="test", sender="al")))
+    trigger = Trigger(text=text, origin=Origin(channel="test", sender="al"))
+    return reduce(Thread(id="t1", agent=agent), trigger)
 
 
 def test_annotations_give_the_default_policy_and_the_agent_file_overrides_win(
