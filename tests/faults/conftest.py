@@ -30,6 +30,8 @@ def env(
         **env,
         **slack_env(fake_slack),
         "OUTERLOOP_DEPLOY_COMMAND": counting_deploy(deploy_log, deploy_seconds),
+        # The approver answers as alice or bob with the shared token (``tests.faults.approver``).
+        "OUTERLOOP_API_TRUSTED_RESPONDER": "true",
     }
 
 
