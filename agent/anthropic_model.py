@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, cast
 
 import anthropic
@@ -32,12 +33,15 @@ class AnthropicModel:
         max_retries: int = 3,
         timeout: float = 60.0,
         max_tokens: int = 1024,
+        sampling: Mapping[str, Any] | None = None,
     ) -> None:
         self.client = anthropic.Anthropic(
             api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout
         )
         self.model = model
         self.max_tokens = max_tokens
+        self.sampling = dict(sampling or {})
+        """Further ``messages.create`` parameters (temperature, top_p, ...), as an agent names them."""
 
     def decide(self, request: ModelRequest) -> ModelCall:
         system: TextBlockParam = {
@@ -57,6 +61,7 @@ class AnthropicModel:
                 messages=[user],
                 tools=tools,
                 tool_choice=choice,
+                **self.sampling,
             )
         except anthropic.APIStatusError as exc:
             raise ModelUnavailable(f"model API answered {exc.status_code}: {_reason(exc)}") from exc

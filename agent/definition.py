@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from agent.events import Context, Expiry
 from agent.thread import Thread
@@ -12,6 +13,32 @@ from agent.tools import BUILT_INS, Tool
 
 Prefetch = Callable[[Thread], Context | None]
 """Deterministic code that adds context before the model's first call (factor 13)."""
+
+
+class AgentCannotRun(RuntimeError):
+    """The agent lacks something it needs to run at all (a model, its prompt, a tool server);
+    the message says what, for a person to fix. The runtime fails the thread with it."""
+
+
+class Toolset(Protocol):
+    """Tools an agent gets from elsewhere (an MCP server), known only once it is reached."""
+
+    name: str
+
+    def tools(self) -> tuple[Tool, ...]:
+        """The tools as they are now; raises ``AgentCannotRun`` if they cannot be had at all."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which model answers an agent, and how (the Messages API's parameters)."""
+
+    name: str | None = None
+    """None: ``OUTERLOOP_MODEL``."""
+    max_tokens: int | None = None
+    sampling: Mapping[str, Any] = field(default_factory=dict)
+    """Further Messages API parameters: temperature, top_p, top_k, stop_sequences."""
 
 
 @dataclass(frozen=True)
@@ -35,21 +62,34 @@ class AgentSpec:
     expiry: Expiry | None = None
     """How long this agent's human requests wait, and who is reminded or asked next when
     nobody answers (a tool's policy may override it); None: they wait until answered."""
+    toolsets: tuple[Toolset, ...] = ()
+    """Tools read from servers when first needed, after ``tools``."""
+    model: ModelSettings = field(default_factory=ModelSettings)
 
     def __post_init__(self) -> None:
-        names = [tool.name for tool in self.all_tools()]
+        names = [tool.name for tool in (*self.tools, *BUILT_INS)]  # a toolset is not reached here
         duplicates = {name for name in names if names.count(name) > 1}
         if duplicates:
             raise ValueError(f"agent {self.name}: duplicate tool names {sorted(duplicates)}")
 
     def all_tools(self) -> tuple[Tool, ...]:
-        return (*self.tools, *BUILT_INS)
+        served = tuple(tool for toolset in self.toolsets for tool in toolset.tools())
+        return (*self.tools, *served, *BUILT_INS)
 
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.all_tools() if t.name == name), None)
 
     def instructions(self) -> str:
         return self.prompt.read_text(encoding="utf-8")
+
+    def ensure_runnable(self) -> None:
+        """Raise ``AgentCannotRun`` naming what is missing: the prompt file or a tool server."""
+        if not self.prompt.is_file():
+            raise AgentCannotRun(
+                f"agent {self.name} cannot run: its prompt file does not exist ({self.prompt}); "
+                "write the agent's instructions there"
+            )
+        self.all_tools()
 
     def approvers_for(self, tool: Tool | None) -> tuple[str, ...]:
         if tool is not None and tool.policy.approvers:

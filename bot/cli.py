@@ -12,6 +12,7 @@ import click
 from agent.definition import UnknownAgent
 from agent.thread import Status
 from bot import logs
+from bot.agent_commands import agents
 from bot.runtime import Runtime
 from bot.settings import MissingSetting, Settings
 from bot.slack import SlackUnavailable
@@ -250,16 +251,7 @@ def revoke_token(token_id: str) -> None:
     click.echo(f"revoked {token.id} ({token.person})")
 
 
-@main.command()
-def agents() -> None:
-    """List the agents this deployment offers and their tools."""
-    from bot.agents import load_registry
-
-    for spec in load_registry(Settings()):
-        tools = ", ".join(
-            f"{t.name}{' (needs approval)' if t.policy.needs_approval else ''}" for t in spec.tools
-        )
-        click.echo(f"{spec.name}: {spec.description}\n  tools: {tools}")
+main.add_command(agents)
 
 
 def _cli_origin() -> Any:

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     outerloop_model: str = "claude-sonnet-5-5"
     agents: str = Field(default="bot.agents:bundled_agents", alias="OUTERLOOP_AGENTS")
     """``module:function`` returning the ``Registry`` of agents this deployment runs."""
+    agents_dir: Path = Field(default=Path("agents"), alias="OUTERLOOP_AGENTS_DIR")
+    """A folder of agents in files, one subfolder each (``agent.toml``, ``prompt.md``), added to
+    those of ``OUTERLOOP_AGENTS``; ignored when it does not exist."""
     api_token: str | None = Field(default=None, alias="OUTERLOOP_API_TOKEN")
     api_trusted_responder: bool = Field(default=False, alias="OUTERLOOP_API_TRUSTED_RESPONDER")
     """Let the shared API token name who answers or acts (for an integration that authenticates
@@ -73,7 +76,9 @@ class Settings(BaseSettings):
     """An app-level token (``xapp-...``): receive Slack events over Socket Mode instead of HTTP."""
     slack_api_url: str = "https://slack.com/api/"
     slack_agent: str = Field(default="deploy", alias="OUTERLOOP_SLACK_AGENT")
-    """The agent that handles conversations started in Slack."""
+    """The agent that handles conversations started in Slack, in channels not mapped below."""
+    slack_channels: dict[str, str] = Field(default_factory=dict, alias="OUTERLOOP_SLACK_CHANNELS")
+    """The agent per Slack channel id, as JSON (``{"C0123ABCD": "deploy"}``)."""
 
     # The email inbox (``outerloop smtp``) and outbound mail; see the README's "Email" section.
     smtp_listen_host: str = "127.0.0.1"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import structlog
@@ -57,13 +58,16 @@ def slack_config(settings: Settings) -> SlackConfig | None:
         app_token=settings.slack_app_token,
         api_url=settings.slack_api_url,
         agent=settings.slack_agent,
+        channels=settings.slack_channels,
     )
 
 
 def bolt_app(rt: Runtime, config: SlackConfig, outage: Outage | None = None) -> App:
     """The Bolt app for ``rt``; raises ``UnknownAgent`` or ``SlackUnavailable`` at start-up, not
     at the first message. With ``outage``, a Redis outage is answered 503 and logged once."""
-    rt.agents.get(config.agent)
+    for agent in (config.agent, *config.channels.values()):
+        rt.agents.get(agent)
+    config = replace(config, agents=frozenset(spec.name for spec in rt.agents))
 
     def unavailable(error: Exception) -> bool:
         if outage is None or not isinstance(error, OUTAGE_ERRORS):

@@ -22,7 +22,7 @@ from rq import Worker, get_current_job
 from rq.job import Job
 from rq.queue import Queue
 
-from agent.definition import UnknownAgent
+from agent.definition import AgentCannotRun, UnknownAgent
 from agent.events import Error, Event, Failed, Origin, ToolCall, ToolResult, Trigger
 from agent.loop import advance, next_step
 from agent.model import ModelCall, ModelError, ModelRequest
@@ -30,7 +30,6 @@ from agent.thread import Status, Thread, reduce
 from bot import liveness
 from bot.liveness import Holder
 from bot.lock import ThreadLock
-from bot.models import NoModel
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import LockLost
@@ -131,9 +130,13 @@ def _run(rt: Runtime, thread: Thread, lock: ThreadLock) -> Thread:
 
     try:
         spec = rt.agents.get(thread.agent)
-    except UnknownAgent as exc:
+        model = rt.model(spec)
+        spec.ensure_runnable()
+    except (UnknownAgent, AgentCannotRun) as exc:
+        # Retrying cannot help until a person fixes the deployment: fail once, saying what to fix.
+        log.warning("thread.cannot_run", thread_id=thread.id, reason=str(exc))
         return record(Failed(reason=str(exc)))
-    return advance(thread, spec, rt.model(spec), record=record, clock=rt.clock, check=lock.check)
+    return advance(thread, spec, model, record=record, clock=rt.clock, check=lock.check)
 
 
 def _append(rt: Runtime, thread: Thread, event: Event, lock: ThreadLock) -> Thread:
@@ -247,16 +250,16 @@ def prepare(rt: Runtime) -> None:
     each job (``python -m bench`` shows the difference).
     """
     for spec in rt.agents:
-        try:
-            rt.model(spec)
-        except NoModel:
-            # Not fatal at start-up: the agent's jobs fail and are retried, as without this.
-            continue
         rehearsal = reduce(
             Thread(id="rehearsal", agent=spec.name),
             Trigger(text="rehearsal", origin=Origin(channel="worker", sender="worker")),
         )
-        next_step(rehearsal, spec, _Declining())
+        try:
+            rt.model(spec)
+            next_step(rehearsal, spec, _Declining())
+        except AgentCannotRun as exc:
+            # Not fatal at start-up: each of the agent's threads fails, saying why (``_run``).
+            log.warning("worker.agent_cannot_run", agent=spec.name, reason=str(exc))
     log.info("worker.prepared", agents=[spec.name for spec in rt.agents])
 
 

@@ -1,34 +1,59 @@
-"""The README's examples run as written."""
+"""The README's "Your own agents" section runs as written, from a fresh directory."""
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from agent.tools import NEEDS_APPROVAL
-from bot.settings import Settings
 from tests.services import REPO
 
+BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
+FILE_HEADER = re.compile(r"^# (\S+\.(?:py|toml|md|json))\n")
 
-def test_the_your_own_agents_example_builds_a_registry(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+
+def section(title: str) -> str:
+    return (REPO / "README.md").read_text().split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def run(line: str, cwd: Path, env: dict[str, str]) -> str:
+    """One README command line: leading ``NAME=value`` words are environment, as in a shell."""
+    words = shlex.split(line)
+    extra = {}
+    while "=" in words[0]:
+        name, _, value = words.pop(0).partition("=")
+        extra[name] = value
+    assert words[0] == "outerloop"
+    binary = Path(sys.executable).with_name("outerloop")
+    completed = subprocess.run(
+        [str(binary), *words[1:]], cwd=cwd, env={**env, **extra}, capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, f"{line}: {completed.stdout}{completed.stderr}"
+    return completed.stdout
+
+
+def test_the_your_own_agents_section_runs_as_written_from_a_fresh_directory(
+    tmp_path: Path, redis_url: str
 ) -> None:
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Your own agents", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert code is not None
-    (tmp_path / "myagents.py").write_text(code.group(1))
-    (tmp_path / "janitor.md").write_text("Keep the disks tidy.")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "myagents", raising=False)
-    import myagents  # type: ignore[import-not-found]
-
-    registry = myagents.agents(Settings())
-    janitor = registry.get("janitor")
-    assert janitor.instructions() == "Keep the disks tidy."
-    prune = janitor.tool("prune")
-    assert prune is not None and prune.policy == NEEDS_APPROVAL
-    assert "deploy" in registry
+    env = {**os.environ, "REDIS_URL": redis_url, "ANTHROPIC_API_KEY": ""}
+    for name in ("OUTERLOOP_AGENTS", "OUTERLOOP_AGENTS_DIR", "PYTHONPATH"):
+        env.pop(name, None)
+    outputs: dict[str, str] = {}
+    for language, body in BLOCK.findall(section("Your own agents")):
+        header = FILE_HEADER.match(body)
+        if header is not None:
+            path = tmp_path / header.group(1)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(body[header.end() :] if language in ("markdown", "json") else body)
+        elif language == "sh":
+            for line in body.strip().splitlines():
+                outputs[line] = run(line, tmp_path, env)
+    assert "ok   janitor" in outputs["outerloop agents check"]
+    listing = outputs["outerloop agents"]
+    assert "prune" in listing and "needs approval, approvers S0123OPS" in listing
+    assert "awaiting_human" in outputs["outerloop threads --agent janitor"]
+    both = outputs["OUTERLOOP_AGENTS=myagents:agents outerloop agents"]
+    assert all(f"{name}:" in both for name in ("deploy", "uptime", "janitor"))

@@ -2,46 +2,46 @@
 
 from __future__ import annotations
 
-import importlib
-from datetime import timedelta
+import os
+import sys
 from pathlib import Path
 
 from agent.definition import Registry
-from agent.events import Expiry
-from bot.agents.deploy import deploy_agent
+from bot.agent_files import load_agent, load_agents_dir
 from bot.settings import Settings
+from bot.tool_refs import resolve
+
+BUNDLED = Path(__file__).parent
+"""The bundled agents' folders, in the same file form as a deployment's own."""
 
 
 def load_registry(settings: Settings) -> Registry:
-    """The registry named by ``OUTERLOOP_AGENTS`` (``module:function``), built from settings."""
-    module_name, _, attribute = settings.agents.partition(":")
-    factory = getattr(importlib.import_module(module_name), attribute or "agents", None)
-    if not callable(factory):
-        raise ValueError(f"OUTERLOOP_AGENTS={settings.agents!r} does not name a function")
+    """The agents of ``OUTERLOOP_AGENTS`` (``module:function`` returning a ``Registry``) together
+    with those in the folders of ``OUTERLOOP_AGENTS_DIR``."""
+    importable_here()
+    factory = resolve(settings.agents if ":" in settings.agents else f"{settings.agents}:agents")
     registry = factory(settings)
     if not isinstance(registry, Registry):
         raise TypeError(f"{settings.agents} returned {type(registry).__name__}, not a Registry")
+    if settings.agents_dir.is_dir():
+        for spec in load_agents_dir(settings.agents_dir, settings):
+            if spec.name in registry:
+                raise ValueError(
+                    f"{settings.agents_dir / spec.name}: agent {spec.name!r} is also defined by "
+                    f"OUTERLOOP_AGENTS={settings.agents}; rename one of them"
+                )
+            registry.register(spec)
     return registry
 
 
+def importable_here() -> None:
+    """Let ``module:function`` references name modules in the current directory, in every
+    process alike: ``python -m`` and ``outerloop dev``'s children see it, a console script not."""
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.insert(0, here)
+
+
 def bundled_agents(settings: Settings) -> Registry:
-    repo = settings.deploy_repo or Path(".")
-    deploy = deploy_agent(
-        repo,
-        settings.deploy_command,
-        settings.approvers,
-        request_expiry(settings),
-        tool_approvers=settings.tool_approvers,
-    )
-    return Registry([deploy])
-
-
-def request_expiry(settings: Settings) -> Expiry | None:
-    """The time limit on the bundled agents' human requests (``OUTERLOOP_REQUEST_*``)."""
-    if settings.request_ttl is None:
-        return None
-    return Expiry(
-        wait=timedelta(seconds=settings.request_ttl),
-        reminders=settings.request_reminders,
-        escalate_to=settings.escalation_approvers,
-    )
+    """``deploy``, from ``bot/agents/deploy``."""
+    return Registry([load_agent(BUNDLED / "deploy", settings)])

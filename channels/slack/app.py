@@ -36,7 +36,7 @@ from channels.slack.blocks import (
     reason_of,
 )
 from channels.slack.config import SlackConfig
-from channels.slack.inbound import Ignored, Inbound, read_message
+from channels.slack.inbound import Ignored, Inbound, Routes, read_message
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +61,8 @@ def build_app(gateway: Gateway, config: SlackConfig, unavailable: Unavailable = 
     ``unavailable`` tells a failure of the gateway's own store (an outage) from a bug: Slack is
     then told 503 with ``Retry-After``, and the caller logs the outage once."""
     answers = Answers(gateway, Approvers(config.client(patient=False)))
-    listeners = Listeners(Inbound(gateway, config.agent, answers), answers, unavailable)
+    routes = Routes(config.agent, config.channels, config.agents)
+    listeners = Listeners(Inbound(gateway, routes, answers), answers, unavailable)
     app = App(
         client=config.client(),
         signing_secret=config.signing_secret or "",

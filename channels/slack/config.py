@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler, RetryHandler
@@ -23,7 +24,11 @@ class SlackConfig:
     api_url: str = DEFAULT_API_URL
     """The Web API base URL (a local fake in tests)."""
     agent: str = "deploy"
-    """The agent that handles conversations started in Slack."""
+    """The agent that handles conversations started in Slack, unless routed elsewhere."""
+    channels: Mapping[str, str] = field(default_factory=dict)
+    """The agent for conversations started in a channel, by channel id (factor 10)."""
+    agents: frozenset[str] = frozenset()
+    """The agents a message may pick by starting with ``name:``."""
 
     def client(self, *, patient: bool = True) -> WebClient:
         """A Web API client. A patient one waits out rate limits (429 + Retry-After) and

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -27,6 +27,8 @@ CHANNEL = "slack"
 """The channel name in a trigger's origin, by which the runtime finds ``SlackOutbound``."""
 KEPT_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 """Message subtypes a person writes; the rest are edits, deletions, joins and the like."""
+AGENT_PREFIX = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9_-]*):\s*(\S.*)$", re.DOTALL)
+"""``agent-name: request``, by which a message picks the agent of the conversation it opens."""
 
 
 class Ignored(ValueError):
@@ -104,12 +106,29 @@ def read_message(body: Mapping[str, Any], bot_user_id: str | None) -> Message:
     )
 
 
+@dataclass(frozen=True)
+class Routes:
+    """Which agent a new conversation goes to: the one its first message names (``deploy: ...``),
+    else its channel's, else the default."""
+
+    default: str
+    channels: Mapping[str, str]
+    agents: frozenset[str]
+
+    def pick(self, message: Message) -> tuple[str, Message]:
+        """The agent, and the message without the name that picked it."""
+        named = AGENT_PREFIX.match(message.text)
+        if named is not None and named.group(1) in self.agents:
+            return named.group(1), replace(message, text=named.group(2).strip())
+        return self.channels.get(message.channel, self.default), message
+
+
 class Inbound:
     """Hands a person's message to the thread of its Slack thread."""
 
-    def __init__(self, gateway: Gateway, agent: str, answers: Answers) -> None:
+    def __init__(self, gateway: Gateway, routes: Routes, answers: Answers) -> None:
         self.gateway = gateway
-        self.agent = agent
+        self.routes = routes
         self.answers = answers
 
     def receive(self, message: Message) -> Submitted:
@@ -122,4 +141,8 @@ class Inbound:
             answered = self.answers.reply(thread_id, message.user, message.text, message.key)
             if answered is not None:
                 return answered
-        return self.gateway.converse(message.route, self.agent, message.trigger())
+            # The conversation has its agent; a name at the start is just words now.
+            return self.gateway.converse(message.route, self.routes.default, message.trigger())
+        agent, message = self.routes.pick(message)
+        log.info("slack.routed", channel=message.channel, agent=agent)
+        return self.gateway.converse(message.route, agent, message.trigger())

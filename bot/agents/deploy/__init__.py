@@ -1,4 +1,7 @@
-"""A deploy bot: lists a repository's git tags and runs a deploy command after approval."""
+"""A deploy bot: lists a repository's git tags and runs a deploy command after approval.
+
+The agent itself is ``agent.toml`` + ``prompt.md`` + ``script.json`` in this folder; this
+module holds its Python tools, which the file names as ``module:function``."""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from pydantic import BaseModel, Field
 
 from agent.definition import AgentSpec
 from agent.events import Expiry
-from agent.tools import NEEDS_APPROVAL, READ_ONLY, Policy, Tool
+from agent.tools import Handler
+from bot.agent_files import load_agent
+from bot.settings import Settings
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "script.json"
@@ -45,6 +50,10 @@ class DeployTools:
     def __init__(self, repo: Path, command: str) -> None:
         self.repo = repo
         self.command = command
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeployTools:
+        return cls(settings.deploy_repo or Path("."), settings.deploy_command)
 
     def tags(self) -> list[str]:
         completed = subprocess.run(
@@ -79,6 +88,16 @@ class DeployTools:
         return f"deployed {arguments.tag} to {arguments.environment}\n{tail}".strip()
 
 
+def list_tags(arguments: ListTags) -> str:
+    """List the git tags, newest first."""
+    return DeployTools.from_settings(Settings()).list_tags(arguments)
+
+
+def deploy(arguments: Deploy) -> str:
+    """Deploy a tag to an environment."""
+    return DeployTools.from_settings(Settings()).deploy(arguments)
+
+
 def deploy_agent(
     repo: Path,
     command: str,
@@ -86,35 +105,20 @@ def deploy_agent(
     expiry: Expiry | None = None,
     tool_approvers: Mapping[str, tuple[str, ...]] | None = None,
 ) -> AgentSpec:
-    """``approvers`` answer the agent's requests; ``tool_approvers`` (by tool name) replace them
+    """The agent of this folder bound to one repository and command instead of the settings'.
+
+    ``approvers`` answer the agent's requests; ``tool_approvers`` (by tool name) replace them
     for approving that tool's calls, e.g. only the ops group may approve ``deploy``."""
+    spec = load_agent(HERE, Settings(approvers=(), tool_approvers={}, request_ttl=None))
     handlers = DeployTools(repo, command)
+    bound: dict[str, Handler] = {"list_tags": handlers.list_tags, "deploy": handlers.deploy}
     per_tool = tool_approvers or {}
-
-    def policy(name: str, base: Policy) -> Policy:
-        return replace(base, approvers=tuple(per_tool.get(name, base.approvers)))
-
-    return AgentSpec(
-        name="deploy",
-        description="It lists the git tags of one repository and deploys a tag after a human approves.",
-        prompt=HERE / "prompt.md",
-        approvers=approvers,
-        expiry=expiry,
-        script=SCRIPT,
-        tools=(
-            Tool(
-                "list_tags",
-                "List the git tags, newest first.",
-                ListTags,
-                handlers.list_tags,
-                policy("list_tags", READ_ONLY),
-            ),
-            Tool(
-                "deploy",
-                "Deploy a tag to an environment.",
-                Deploy,
-                handlers.deploy,
-                policy("deploy", NEEDS_APPROVAL),
-            ),
-        ),
+    tools = tuple(
+        replace(
+            tool,
+            handler=bound[tool.name],
+            policy=replace(tool.policy, approvers=tuple(per_tool.get(tool.name, tool.policy.approvers))),
+        )
+        for tool in spec.tools
     )
+    return replace(spec, tools=tools, approvers=approvers, expiry=expiry)
