@@ -21,6 +21,7 @@ from bench.chaos import FAULTS, broken, run_fault, table
 from bench.long import SIZES
 from bench.measure import Subject, measure
 from bench.report import Comparison, Measured, report
+from bench.steps import measure_steps, report_steps
 from bench.subjects import noop_on_outerloop_worker, noop_on_rq_worker, thread_on_outerloop_worker
 from bot import logs
 from tests.services import RedisServer
@@ -64,9 +65,18 @@ def main(context: click.Context, jobs: int, round_trips: int, repeat: int) -> No
     help="Thread lengths to measure (repeat the option for several).",
 )
 def long_threads(sizes: tuple[int, ...]) -> None:
-    """Folding and rendering the context of 10, 1,000 and 10,000-event threads, per event."""
+    """Folding and rendering the context of 10, 1,000 and 10,000-event threads, per event, and a
+    whole step of the shortest and the longest against a private Redis."""
     load = os.getloadavg()
     click.echo(long.report(long.measure(sorted(sizes)), load))
+    with TemporaryDirectory(prefix="outerloop-bench-") as directory:
+        server = RedisServer(Path(directory), durable=False)
+        server.start()
+        try:
+            cases = measure_steps(server.url, (min(sizes), max(sizes)))
+        finally:
+            server.stop()
+    click.echo("\n".join(["", *report_steps(cases)]))
 
 
 def _runtime(jobs: int, round_trips: int, repeat: int) -> None:
