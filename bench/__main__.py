@@ -1,10 +1,12 @@
 """``python -m bench``: measure, print the table. See the package docstring.
 
 ``python -m bench long``: folding and rendering as a thread grows (``bench.long``).
-``python -m bench chaos``: the fault matrix at scale (``bench.chaos``)."""
+``python -m bench chaos``: the fault matrix at scale (``bench.chaos``).
+``python -m bench peer``: the deploy thread on Outerloop and on LangGraph (``bench.peer``)."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from functools import partial
@@ -20,9 +22,16 @@ from bench import long
 from bench.chaos import FAULTS, broken, run_fault, table
 from bench.long import SIZES
 from bench.measure import Subject, measure
+from bench.peer import compare
+from bench.peer import report as peer_report
 from bench.report import Comparison, Measured, report
 from bench.steps import measure_steps, report_steps
-from bench.subjects import noop_on_outerloop_worker, noop_on_rq_worker, thread_on_outerloop_worker
+from bench.subjects import (
+    noop_on_outerloop_worker,
+    noop_on_rq_worker,
+    thread_on_forking_worker,
+    thread_on_outerloop_worker,
+)
 from bot import logs
 from tests.services import RedisServer
 
@@ -107,6 +116,9 @@ def _measure_all(url: str, connection: redis.Redis, jobs: int, round_trips: int)
         outerloop_noop=both(noop_on_outerloop_worker(url, connection)),
         one_step=both(thread_on_outerloop_worker(url, "one_step", "Outerloop thread, 1 step")),
         two_steps=both(thread_on_outerloop_worker(url, "two_steps", "Outerloop thread, 2 steps")),
+        one_step_forking=both(
+            thread_on_forking_worker(url, "one_step", "Outerloop thread, 1 step, fork/job")
+        ),
     )
 
 
@@ -123,6 +135,28 @@ def _setup(connection: redis.Redis, load: float) -> str:
     server = connection.info("server")["redis_version"]
     cpus = os.cpu_count()
     return f"rq {rq.__version__}, redis-server {server}, {cpus} CPUs, load average at start {load:.1f}"
+
+
+@main.command()
+@click.option(
+    "--threads", default=100, show_default=True, type=click.IntRange(min=1), help="Threads on each side."
+)
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Outerloop worker processes.",
+)
+def peer(threads: int, processes: int) -> None:
+    """The deploy thread on Outerloop's workers and as a LangGraph graph, both durable (see bench.peer)."""
+    if importlib.util.find_spec("langgraph") is None:
+        raise click.ClickException("LangGraph is not installed: pip install -e '.[bench]'")
+    logs.configure(level=logging.WARNING)
+    load = os.getloadavg()
+    ours, theirs = compare(threads, processes)
+    loads = ", ".join(f"{value:.2f}" for value in load)
+    click.echo(peer_report(ours, theirs, f"{os.cpu_count()} CPUs, load average at start: {loads}"))
 
 
 @main.command()
