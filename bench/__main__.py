@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import TypeVar
 
 import click
 import redis
@@ -34,6 +36,8 @@ from bench.subjects import (
 )
 from bot import logs
 from tests.services import RedisServer
+
+FC = TypeVar("FC", bound=Callable[..., object])
 
 
 @click.group(invoke_without_command=True)
@@ -137,17 +141,14 @@ def _setup(connection: redis.Redis, load: float) -> str:
     return f"rq {rq.__version__}, redis-server {server}, {cpus} CPUs, load average at start {load:.1f}"
 
 
+def _count(flag: str, default: int, what: str) -> Callable[[FC], FC]:
+    """An option taking a positive whole number."""
+    return click.option(flag, default=default, show_default=True, type=click.IntRange(min=1), help=what)
+
+
 @main.command()
-@click.option(
-    "--threads", default=100, show_default=True, type=click.IntRange(min=1), help="Threads on each side."
-)
-@click.option(
-    "--processes",
-    default=1,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Outerloop worker processes.",
-)
+@_count("--threads", 100, "Threads on each side.")
+@_count("--processes", 1, "Outerloop worker processes.")
 def peer(threads: int, processes: int) -> None:
     """The deploy thread on Outerloop's workers and as a LangGraph graph, both durable (see bench.peer)."""
     if importlib.util.find_spec("langgraph") is None:
@@ -160,13 +161,9 @@ def peer(threads: int, processes: int) -> None:
 
 
 @main.command()
-@click.option(
-    "--threads", default=50, show_default=True, type=click.IntRange(min=1), help="Threads per fault."
-)
+@_count("--threads", 50, "Threads per fault.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(min=2), help="Worker processes.")
-@click.option(
-    "--rounds", default=3, show_default=True, type=click.IntRange(min=1), help="Times each fault is injected."
-)
+@_count("--rounds", 3, "Times each fault is injected.")
 @click.option(
     "--timeout",
     default=180.0,

@@ -4,8 +4,9 @@ A step is what a worker does for one model decision: load the thread (``Store.lo
 snapshot and the events after it), fold what is new, render the context, let the scripted
 model decide (``done_for_now``) and append the event it records. The thread is the long
 threads' mix of events (``bench.long``) of N events ending with a new trigger. Each step is
-timed alone (wall clock, so Redis's round trips count; no garbage collection, as in ``timeit``), and the log is cut back to N events
-between steps, so every step sees the same thread. Two cases per N:
+timed alone (wall clock, so Redis's round trips count; no garbage collection, as in
+``timeit``), and the log is cut back to N events between steps, so every step sees the same
+thread. Three cases per N:
 
 - warm: the process loaded the thread before (a pool's worker advancing it again): it reads
   only the events after the ones it holds;
