@@ -9,8 +9,10 @@ only when its holder is known to be gone:
 - the supervisor of a worker pool vouches for each of its children (``bot.pool``): every
   beat it writes ``alive:{child's worker name}`` = the child's pid, with a short TTL. It
   watches the children, so a child that is stopped or busy is still vouched for, and one
-  that died is not (the supervisor reaps it and deletes its vouch at once). The
-  supervisor gives each child its worker name in ``OUTERLOOP_WORKER_NAME``;
+  that died is not (the supervisor reaps it and deletes its vouch at once). Each child
+  takes the worker name its supervisor gave it (``name_this_process``): in memory, not in
+  the environment, so that a tool's subprocess, or a process the child forks, is not
+  taken for the child;
 - a holder is gone when ``alive:{worker}`` names another process or is missing (its
   supervisor stopped vouching for longer than the TTL: dead, or frozen as a whole, which
   nobody outside can tell from dead);
@@ -34,8 +36,14 @@ from agent.events import new_id
 from bot.store import key
 
 SEPARATOR = "|"
-WORKER_NAME = "OUTERLOOP_WORKER_NAME"
-"""The environment variable in which a pool's supervisor names a child (``bot.pool``)."""
+_NAMES: dict[int, str] = {}
+"""The worker name a pool's supervisor gave this process, by the pid it was given to (a
+process this one forks inherits the entry, under a pid that is not its own)."""
+
+
+def name_this_process(worker: str) -> None:
+    """Take ``worker`` as this process's worker name (a pool's child, named by its supervisor)."""
+    _NAMES[os.getpid()] = worker.replace(SEPARATOR, "_")
 
 
 @dataclass(frozen=True)
@@ -47,9 +55,9 @@ class Holder:
     @classmethod
     def here(cls) -> Holder:
         """The holder for a job run by this process: a pool's child is named by its supervisor;
-        any other process is a worker of its own."""
-        worker = os.environ.get(WORKER_NAME) or _own_worker_name()
-        return cls(worker.replace(SEPARATOR, "_"), os.getpid(), new_id()[:12])
+        any other process (a fork of a child too) is a worker of its own."""
+        worker = _NAMES.get(os.getpid()) or _own_worker_name()
+        return cls(worker, os.getpid(), new_id()[:12])
 
     @classmethod
     def parse(cls, value: str) -> Holder | None:

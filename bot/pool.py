@@ -16,9 +16,9 @@ The supervisor:
 - on SIGTERM or SIGINT, asks each child to stop after its current job (SIGTERM) and
   exits once they all did, vouching for them until then.
 
-A child names itself with the worker name the supervisor gives it
-(``OUTERLOOP_WORKER_NAME``), and dies with the supervisor (on Linux, by
-``PR_SET_PDEATHSIG``), so a child is never left running a tool that nobody vouches for.
+A child takes the worker name the supervisor gives it (``liveness.name_this_process``), and
+dies with the supervisor (on Linux, by ``PR_SET_PDEATHSIG``), so a child is never left
+running a tool that nobody vouches for.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from rq import SimpleWorker
 from rq.job import Job
 
 from bot import liveness
-from bot.liveness import WORKER_NAME
 from bot.runtime import Runtime
 from bot.store import key
 from bot.sweeps import sweep_once
@@ -190,7 +189,7 @@ def _child(rt: Runtime, name: str, supervisor: int, burst: bool) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with(supervisor)
-    os.environ[WORKER_NAME] = name
+    liveness.name_this_process(name)
     worker = PoolWorker([rt.queue, rt.outbound_queue], name=name, connection=rt.connection, worker_ttl=20)
     try:
         worker.work(burst=burst, with_scheduler=True)
