@@ -29,13 +29,13 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
-from typing import cast
 
 import redis
 import structlog
 from rq import SimpleWorker
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from bot import liveness
@@ -48,9 +48,12 @@ log = structlog.get_logger(__name__)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
 TICK = 0.2
 """Seconds between two looks at the children: how late a dead child is noticed at most."""
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 RESTART_PAUSE = 1.0
 """Seconds before a dead child is replaced, so a child that cannot start does not spin."""
 _PR_SET_PDEATHSIG = 1
+ADVANCE = "bot.worker.advance_job"
+"""The job that advances a thread (``bot.worker`` imports this module, so by name)."""
 
 
 def worker_name(supervisor: int, child: int) -> str:
@@ -58,11 +61,10 @@ def worker_name(supervisor: int, child: int) -> str:
     return f"{socket.gethostname()}:{supervisor}.{child}".replace(liveness.SEPARATOR, "_")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Child:
     pid: int
     name: str
-    started: float = field(default_factory=time.monotonic)
 
 
 class Pool:
@@ -110,15 +112,23 @@ class Pool:
 
     def _spawn(self) -> None:
         supervisor = os.getpid()
+        # Held back until the child has its own handlers: a stop request must not run the
+        # supervisor's handler in the child.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 code = _child(self.rt, worker_name(supervisor, os.getpid()), supervisor, self.burst)
+            except Exception:  # a child's last word, rather than a silent exit
+                log.exception("pool.child_failed")
             finally:
                 os._exit(code)
         child = Child(pid, worker_name(supervisor, pid))
         self.children[pid] = child
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        if self.stopping:  # asked to stop while it was being born
+            os.kill(pid, signal.SIGTERM)
         self._vouch_for(child)  # at once: its first job must not look gone before the next beat
 
     def _reap(self) -> None:
@@ -141,27 +151,24 @@ class Pool:
         if self.waiting_since is None:
             self.waiting_since = time.monotonic()
         if time.monotonic() - self.waiting_since >= RESTART_PAUSE:
-            while len(self.children) < self.size:
+            while len(self.children) < self.size and not self.stopping:
                 self._spawn()
             self.waiting_since = None
 
     def _forget(self, child: Child) -> None:
-        """Stop vouching for a dead child at once, and queue again the thread it was advancing."""
+        """Stop vouching for a dead child at once, and wake the thread its job was advancing:
+        that job will not finish, and its thread must not wait for the recovery sweep."""
+        connection = self.rt.connection
         try:
-            self.rt.connection.delete(key("alive", child.name))
-            job_id = self.rt.connection.hget(f"rq:worker:{child.name}", "current_job")
-            if job_id:
-                self._requeue(cast(bytes, job_id).decode())
-        except TRANSIENT as exc:  # the vouch expires by itself, the recovery sweep requeues
-            log.warning("pool.forget_failed", child=child.name, error=type(exc).__name__)
-
-    def _requeue(self, job_id: str) -> None:
-        """A killed child's advance job will not finish: wake its thread for another child."""
-        with contextlib.suppress(Exception):  # any job RQ cannot fetch any more is not ours to wake
-            job = Job.fetch(job_id, connection=self.rt.connection)
-            if job.func_name == "bot.worker.advance_job" and job.args:
+            connection.delete(key("alive", child.name))
+            worker = PoolWorker.find_by_key(PoolWorker.redis_worker_namespace_prefix + child.name, connection)
+            job_id = worker.get_current_job_id() if worker is not None else None
+            job = Job.fetch(job_id, connection=connection) if job_id is not None else None
+            if job is not None and job.func_name == ADVANCE and job.args:
                 self.rt.enqueue(str(job.args[0]))
                 log.warning("pool.thread_requeued", thread_id=job.args[0], job_id=job_id)
+        except (*TRANSIENT, NoSuchJobError) as exc:  # the vouch expires, the recovery sweep requeues
+            log.warning("pool.forget_failed", child=child.name, error=type(exc).__name__)
 
     def _vouch(self) -> None:
         if time.monotonic() - self.last_vouch < self.beat:
@@ -188,6 +195,7 @@ def _child(rt: Runtime, name: str, supervisor: int, burst: bool) -> int:
     """Run one child: an RQ ``SimpleWorker`` named ``name`` on the Outerloop queues."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     _die_with(supervisor)
     liveness.name_this_process(name)
     worker = PoolWorker([rt.queue, rt.outbound_queue], name=name, connection=rt.connection, worker_ttl=20)

@@ -27,6 +27,10 @@ def test_a_killed_child_is_replaced_and_its_deploy_goes_to_a_human_once(system: 
     wait_for(lambda: victim not in children_of(supervisor.pid), "the supervisor to reap the child")
     assert not system.runtime.connection.exists(key("alive", worker_name(supervisor.pid, victim)))
     wait_for(lambda: len(children_of(supervisor.pid)) == 2, "a new child in its place")
+    log = system.workers.log
+    assert log is not None
+    requeued = [line for line in log.read_text().splitlines() if "pool.thread_requeued" in line]
+    assert len(requeued) == 1 and thread_id in requeued[0], "the supervisor woke the thread at once"
     approver.settle(timeout=45)
     system.outcome(approver, expected=2, holder_survives=False).verify()
     events = system.thread(thread_id)["events"]
