@@ -49,7 +49,7 @@ log = structlog.get_logger(__name__)
 
 QUEUE = "outerloop"
 ADVANCE_RETRY = Retry(max=5, interval=[1, 2, 5, 10, 30])
-"""Retries for infrastructure failures (Redis hiccups, a worker process killed mid-job)."""
+"""Retries for infrastructure failures (Redis hiccups, a killed work horse)."""
 ACTIVE_JOB = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
 QUEUED_TTL = 24 * 3600
 """How long a thread's "advance job queued" mark lasts at most; the recovery sweep also
