@@ -92,6 +92,21 @@ class History(Sequence[Event]):
         self._length = len(self._log.events)
 
     @classmethod
+    def restored(cls, events: Iterable[Event], ignored: Iterable[int]) -> History:
+        """The history of a thread that held ``events`` and ignored those at the positions
+        ``ignored`` (see ``ignored_positions``): what folding them would give, without folding."""
+        skip = frozenset(ignored)
+        log = _Log()
+        for position, event in enumerate(events):
+            log.add(event, ignored=position in skip)
+        return cls._view(log, len(log.events))
+
+    def ignored_positions(self) -> list[int]:
+        """Where the events ``reduce`` ignored are, ascending (for ``restored``)."""
+        positions = self._log.ignored
+        return positions[: bisect_left(positions, self._length)]
+
+    @classmethod
     def _view(cls, log: _Log, length: int) -> History:
         history = cls.__new__(cls)
         history._log = log

@@ -8,12 +8,15 @@ on a free port, without persistence, then stops it)::
 
 It measures, on real worker processes, each of:
 
-- a no-op RQ job (``bench.jobs.noop``) on ``rq worker``: the baseline, with the worker class
-  ``outerloop worker`` uses (``rq.Worker``: a forked work horse per job, scheduler on);
+- a no-op RQ job (``bench.jobs.noop``) on ``rq worker``: the baseline, with RQ's default
+  worker class (``rq.Worker``: a forked work horse per job, scheduler on);
 - the same job on ``rq worker --worker-class rq.SimpleWorker``: no fork, to show the fork's share;
-- the same job on ``outerloop worker``: what our worker process adds before our job runs;
+- the same job on ``outerloop worker --processes 1``: what our worker process adds before our
+  job runs (a supervised pool of non-forking workers, ``bot.pool``);
 - Outerloop threads started with ``Runtime.launch`` and advanced by ``outerloop worker`` with the
-  scripted model: one step (``done_for_now``), and two steps (a no-op tool, then ``done_for_now``).
+  scripted model: one step (``done_for_now``), and two steps (a no-op tool, then ``done_for_now``);
+- the one-step thread on RQ's forking worker, warmed as ``outerloop worker`` was before its pool:
+  what a fork per job cost.
 
 For each: the client's cost to submit a job, the cost per job while one worker is busy (from
 RQ's own end timestamps over the middle 80% of the run), jobs per second with one and with two

@@ -1,15 +1,19 @@
 """``python -m bench``: measure, print the table. See the package docstring.
 
 ``python -m bench long``: folding and rendering as a thread grows (``bench.long``).
-``python -m bench chaos``: the fault matrix at scale (``bench.chaos``)."""
+``python -m bench chaos``: the fault matrix at scale (``bench.chaos``).
+``python -m bench peer``: the deploy thread on Outerloop and on LangGraph (``bench.peer``)."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import TypeVar
 
 import click
 import redis
@@ -20,10 +24,20 @@ from bench import long
 from bench.chaos import FAULTS, broken, run_fault, table
 from bench.long import SIZES
 from bench.measure import Subject, measure
+from bench.peer import compare
+from bench.peer import report as peer_report
 from bench.report import Comparison, Measured, report
-from bench.subjects import noop_on_outerloop_worker, noop_on_rq_worker, thread_on_outerloop_worker
+from bench.steps import measure_steps, report_steps
+from bench.subjects import (
+    noop_on_outerloop_worker,
+    noop_on_rq_worker,
+    thread_on_forking_worker,
+    thread_on_outerloop_worker,
+)
 from bot import logs
 from tests.services import RedisServer
+
+FC = TypeVar("FC", bound=Callable[..., object])
 
 
 @click.group(invoke_without_command=True)
@@ -64,9 +78,18 @@ def main(context: click.Context, jobs: int, round_trips: int, repeat: int) -> No
     help="Thread lengths to measure (repeat the option for several).",
 )
 def long_threads(sizes: tuple[int, ...]) -> None:
-    """Folding and rendering the context of 10, 1,000 and 10,000-event threads, per event."""
+    """Folding and rendering the context of 10, 1,000 and 10,000-event threads, per event, and a
+    whole step of the shortest and the longest against a private Redis."""
     load = os.getloadavg()
     click.echo(long.report(long.measure(sorted(sizes)), load))
+    with TemporaryDirectory(prefix="outerloop-bench-") as directory:
+        server = RedisServer(Path(directory), durable=False)
+        server.start()
+        try:
+            cases = measure_steps(server.url, (min(sizes), max(sizes)))
+        finally:
+            server.stop()
+    click.echo("\n".join(["", *report_steps(cases)]))
 
 
 def _runtime(jobs: int, round_trips: int, repeat: int) -> None:
@@ -97,6 +120,9 @@ def _measure_all(url: str, connection: redis.Redis, jobs: int, round_trips: int)
         outerloop_noop=both(noop_on_outerloop_worker(url, connection)),
         one_step=both(thread_on_outerloop_worker(url, "one_step", "Outerloop thread, 1 step")),
         two_steps=both(thread_on_outerloop_worker(url, "two_steps", "Outerloop thread, 2 steps")),
+        one_step_forking=both(
+            thread_on_forking_worker(url, "one_step", "Outerloop thread, 1 step, fork/job")
+        ),
     )
 
 
@@ -115,14 +141,29 @@ def _setup(connection: redis.Redis, load: float) -> str:
     return f"rq {rq.__version__}, redis-server {server}, {cpus} CPUs, load average at start {load:.1f}"
 
 
+def _count(flag: str, default: int, what: str) -> Callable[[FC], FC]:
+    """An option taking a positive whole number."""
+    return click.option(flag, default=default, show_default=True, type=click.IntRange(min=1), help=what)
+
+
 @main.command()
-@click.option(
-    "--threads", default=50, show_default=True, type=click.IntRange(min=1), help="Threads per fault."
-)
+@_count("--threads", 100, "Threads on each side.")
+@_count("--processes", 1, "Outerloop worker processes.")
+def peer(threads: int, processes: int) -> None:
+    """The deploy thread on Outerloop's workers and as a LangGraph graph, both durable (see bench.peer)."""
+    if importlib.util.find_spec("langgraph") is None:
+        raise click.ClickException("LangGraph is not installed: pip install -e '.[bench]'")
+    logs.configure(level=logging.WARNING)
+    load = os.getloadavg()
+    ours, theirs = compare(threads, processes)
+    loads = ", ".join(f"{value:.2f}" for value in load)
+    click.echo(peer_report(ours, theirs, f"{os.cpu_count()} CPUs, load average at start: {loads}"))
+
+
+@main.command()
+@_count("--threads", 50, "Threads per fault.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(min=2), help="Worker processes.")
-@click.option(
-    "--rounds", default=3, show_default=True, type=click.IntRange(min=1), help="Times each fault is injected."
-)
+@_count("--rounds", 3, "Times each fault is injected.")
 @click.option(
     "--timeout",
     default=180.0,

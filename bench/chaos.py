@@ -23,7 +23,7 @@ from tests.faults.approver import Approver
 from tests.faults.effects import Start, counting_deploy
 from tests.faults.faults import freeze_horses, kill_worker_running, restart_redis
 from tests.faults.proxy import Proxy
-from tests.faults.rig import Rig, rig, slack_env
+from tests.faults.rig import TRUSTED_APPROVER, Rig, rig, slack_env
 from tests.faults.verdict import Outcome
 from tests.services import RedisServer, Workers, outerloop_env, tagged_repo, wait_for
 
@@ -138,6 +138,7 @@ def _cluster(workers: int) -> Iterator[Cluster]:
                 redis.url, tagged_repo(directory / "repo"), counting_deploy(deploys, DEPLOY_SECONDS)
             ),
             **slack_env(slack),
+            **TRUSTED_APPROVER,
         }
         proxy = Proxy(redis.port)
         cut_off = Workers({**env, "REDIS_URL": proxy.url()})

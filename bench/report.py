@@ -48,6 +48,8 @@ class Comparison:
     """The no-op job on ``outerloop worker``: the worker process, before our job."""
     one_step: Measured
     two_steps: Measured
+    one_step_forking: Measured
+    """The 1-step thread with a fork per job, as before the worker pool."""
 
     @classmethod
     def median(cls, repeats: Sequence[Comparison]) -> Comparison:
@@ -112,6 +114,9 @@ def _verdict(c: Comparison) -> list[str]:
         _part("outerloop worker process vs rq worker (no-op job)", c.outerloop_noop, c.rq),
         _part("our job, 1 step (vs no-op on outerloop worker)", c.one_step, c.outerloop_noop),
         _part("one more step in the same job (2 steps - 1 step)", c.two_steps, c.one_step),
+        _part("a fork per job (1-step thread: rq worker - pool)", c.one_step_forking, c.one_step),
+        f"a 1-step thread per job with one worker: {_ms(c.one_step.per_job)} on the pool, "
+        f"{_ms(c.one_step_forking.per_job)} with a fork per job",
     ]
 
 

@@ -1,17 +1,24 @@
 """What is compared: a no-op RQ job on plain ``rq worker`` processes and on ``outerloop worker``
-processes, and Outerloop threads of one and of two steps."""
+processes, Outerloop threads of one and of two steps, and threads of one step on RQ's forking
+worker, as ``outerloop worker`` ran them before its pool (a fork per job)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
-from rq import Queue
+from rq import Queue, Worker
 from rq.worker import BaseWorker
 
 from bench.jobs import noop
 from bench.measure import Subject
 from bot.runtime import QUEUE, Runtime
 from bot.settings import Settings
+from bot.worker import prepare, runtime
 from tests.services import OUTERLOOP_WORKER
+
+ONE_PROCESS = (*OUTERLOOP_WORKER, "--processes", "1")
+"""``outerloop worker`` with one worker process, so that "1 worker" means one process running jobs."""
 
 RAW_QUEUE = "bench"
 AGENTS = "bench.agents:agents"
@@ -39,9 +46,9 @@ def noop_on_outerloop_worker(url: str, connection: redis.Redis) -> Subject:
         label="no-op job, outerloop worker",
         queue=QUEUE,
         submit=lambda: queue.enqueue(noop),
-        worker_args=OUTERLOOP_WORKER,
+        worker_args=ONE_PROCESS,
         result=None,
-        worker_env=_outerloop_env(url),
+        worker_env=worker_env(url),
     )
 
 
@@ -52,12 +59,37 @@ def thread_on_outerloop_worker(url: str, agent: str, label: str) -> Subject:
         label=label,
         queue=QUEUE,
         submit=lambda: runtime.launch(agent, "benchmark"),
-        worker_args=OUTERLOOP_WORKER,
+        worker_args=ONE_PROCESS,
         result="done",
-        worker_env=_outerloop_env(url),
+        worker_env=worker_env(url),
     )
 
 
-def _outerloop_env(url: str) -> dict[str, str]:
+def worker_env(url: str) -> dict[str, str]:
     # No API key: the scripted model answers, whatever the caller's environment holds.
     return {"REDIS_URL": url, "OUTERLOOP_AGENTS": AGENTS, "ANTHROPIC_API_KEY": ""}
+
+
+class ForkPerJobWorker(Worker):
+    """RQ's forking worker, warmed as ``outerloop worker`` warmed it before it forked horses."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        prepare(runtime())
+
+
+def thread_on_forking_worker(url: str, agent: str, label: str) -> Subject:
+    """Threads of a bench agent advanced by ``rq worker`` with a fork per job: the baseline."""
+    subject = thread_on_outerloop_worker(url, agent, label)
+    worker_class = f"{ForkPerJobWorker.__module__}.{ForkPerJobWorker.__qualname__}"
+    return Subject(
+        label=label,
+        queue=subject.queue,
+        submit=subject.submit,
+        worker_args=(
+            *("-m", "rq.cli", "worker", "--url", url, "--with-scheduler", "--worker-class", worker_class),
+            QUEUE,
+        ),
+        result=subject.result,
+        worker_env=subject.worker_env,
+    )

@@ -84,17 +84,21 @@ def web() -> None:
         uvicorn.run(create_app(rt), host=settings.host, port=settings.port, log_config=None)
 
 
+PROCESSES_HELP = "Worker processes; each runs one job at a time, a long tool holds one for its whole run."
+
+
 @main.command()
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@click.option("--processes", default=2, show_default=True, type=click.IntRange(min=1), help=PROCESSES_HELP)
 @friendly_errors
-def worker(burst: bool) -> None:
-    """Run an RQ worker that advances threads."""
+def worker(burst: bool, processes: int) -> None:
+    """Run a supervised pool of worker processes that advance threads."""
     from bot.recovery import recover_stalled
     from bot.worker import runtime, work
 
     rt = runtime()
     recover_stalled(rt)
-    work(rt, burst=burst)
+    work(rt, processes=processes, burst=burst)
 
 
 @main.command()

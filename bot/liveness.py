@@ -1,23 +1,27 @@
 """Who holds a thread, and whether that holder is known to be gone (honest recovery, invariant 5).
 
-A thread's lock and each ``tool_call`` name their *holder*: the RQ worker, the process
-that ran the job (RQ's work horse), and a random token for that one job. A lock's TTL
-running out says only that renewals stopped arriving, not that the holder died: a horse
-stopped by SIGSTOP, or cut off from Redis for a while, is still running its tool. So a
-call counts as interrupted only when its holder is known to be gone:
+A thread's lock and each ``tool_call`` name their *holder*: the worker, the process that
+ran the job, and a random token for that one job. A lock's TTL running out says only that
+renewals stopped arriving, not that the holder died: a process stopped by SIGSTOP, or cut
+off from Redis for a while, is still running its tool. So a call counts as interrupted
+only when its holder is known to be gone:
 
-- the worker process vouches for its current horse: every heartbeat it writes
-  ``alive:{worker}`` = the horse's pid, with a short TTL (``bot.worker.OuterloopWorker``).
-  Its main loop watches the horse, so a horse that is stopped or busy is still vouched for,
-  and a horse that died is not (the worker reaps it and vouches for nobody or the next one);
-- a holder is gone when ``alive:{worker}`` names another process (the worker moved on) or
-  is missing (the whole worker stopped vouching for longer than the TTL: dead, or frozen
-  as a whole, which nobody outside can tell from dead);
-- a worker runs one horse at a time, so a holder in another process of the asking
-  worker itself is gone (the job of a killed horse, retried by RQ in a new one).
+- the supervisor of a worker pool vouches for each of its children (``bot.pool``): every
+  beat it writes ``alive:{child's worker name}`` = the child's pid, with a short TTL. It
+  watches the children, so a child that is stopped or busy is still vouched for, and one
+  that died is not (the supervisor reaps it and deletes its vouch at once). Each child
+  takes the worker name its supervisor gave it (``name_this_process``): in memory, not in
+  the environment, so that a tool's subprocess, or a process the child forks, is not
+  taken for the child;
+- a holder is gone when ``alive:{worker}`` names another process or is missing (its
+  supervisor stopped vouching for longer than the TTL: dead, or frozen as a whole, which
+  nobody outside can tell from dead);
+- a worker is one process at a time, so a holder in another process of the asking worker
+  itself is gone.
 
-A process that is not an RQ work horse (a test, a tool advancing a thread in-process) is a
-worker of its own, and vouches for itself while it holds a lock (``ThreadLock``).
+A process that no supervisor named (a test, a tool advancing a thread in-process, a plain
+``rq worker``) is a worker of its own, and vouches for itself while it holds a lock
+(``ThreadLock``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,14 @@ from agent.events import new_id
 from bot.store import key
 
 SEPARATOR = "|"
+_NAMES: dict[int, str] = {}
+"""The worker name a pool's supervisor gave this process, by the pid it was given to (a
+process this one forks inherits the entry, under a pid that is not its own)."""
+
+
+def name_this_process(worker: str) -> None:
+    """Take ``worker`` as this process's worker name (a pool's child, named by its supervisor)."""
+    _NAMES[os.getpid()] = worker.replace(SEPARATOR, "_")
 
 
 @dataclass(frozen=True)
@@ -42,10 +54,10 @@ class Holder:
 
     @classmethod
     def here(cls) -> Holder:
-        """The holder for a job run by this process: inside an RQ work horse, RQ names its
-        worker in ``RQ_WORKER_ID``; any other process is a worker of its own."""
-        worker = os.environ.get("RQ_WORKER_ID") or _own_worker_name()
-        return cls(worker.replace(SEPARATOR, "_"), os.getpid(), new_id()[:12])
+        """The holder for a job run by this process: a pool's child is named by its supervisor;
+        any other process (a fork of a child too) is a worker of its own."""
+        worker = _NAMES.get(os.getpid()) or _own_worker_name()
+        return cls(worker, os.getpid(), new_id()[:12])
 
     @classmethod
     def parse(cls, value: str) -> Holder | None:
@@ -55,7 +67,7 @@ class Holder:
 
     @property
     def vouches_for_itself(self) -> bool:
-        """Not an RQ work horse: nobody else will vouch for this process."""
+        """Not a pool's child: nobody else will vouch for this process."""
         return self.worker == _own_worker_name()
 
     def __str__(self) -> str:

@@ -1,10 +1,11 @@
 """Pick up threads nobody is advancing: running, unlocked, with no advance job waiting, and quiet.
 
 A worker killed mid-run leaves its thread ``running`` with a lock that expires after its
-TTL. RQ retries a job whose work horse died, but not one whose whole worker vanished,
-so the sweeps (the scheduler's, and every worker's) look for such threads and enqueue
-them again; the job then resumes the thread from its log (a tool call left open goes to
-a human once its holder is known to be gone, see ``bot.liveness``).
+TTL. A pool's supervisor wakes the thread of a worker process that died (``bot.pool``), but
+nobody wakes it when the whole pool vanished, so the sweeps (the scheduler's, and every
+pool's) look for such threads and enqueue them again; the job then resumes the thread from
+its log (a tool call left open goes to a human once its holder is known to be gone, see
+``bot.liveness``).
 
 A thread with an advance job queued, scheduled or started is left alone (its job id is
 kept in ``queued:{id}``, see ``Runtime.enqueue``): re-queueing it would only flood the

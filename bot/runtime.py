@@ -49,7 +49,7 @@ log = structlog.get_logger(__name__)
 
 QUEUE = "outerloop"
 ADVANCE_RETRY = Retry(max=5, interval=[1, 2, 5, 10, 30])
-"""Retries for infrastructure failures (Redis hiccups, a killed work horse)."""
+"""Retries for infrastructure failures (Redis hiccups, a worker process that died mid-job)."""
 WAITING_JOB = frozenset({JobStatus.SCHEDULED, JobStatus.DEFERRED})
 """Job states that will run later by themselves. A started job has taken its thread's mark off
 (``taken``), so a mark naming one is left by a job that died at its start."""

@@ -2,6 +2,8 @@
 
 Layout (all keys under ``ol:``):
 - ``thread:{id}:events`` list of event JSON, the thread's only state (invariant 1);
+- ``thread:{id}:snapshot`` the thread folded up to some event, a cache that a replay of the
+  log rebuilds (``bot.snapshots``);
 - ``thread:{id}:meta`` hash: agent, status, version, created_at, updated_at — an index
   derived from the events, rewritten by every append;
 - ``by-status:{status}`` and ``by-agent:{name}`` sorted sets and the ``threads`` sorted set,
@@ -35,6 +37,7 @@ import redis
 
 from agent.events import EVENT_ADAPTER, Event
 from agent.thread import FINAL, Status, Thread, reduce, replay
+from bot.snapshots import SNAPSHOT_EVERY, Snapshots, event_id
 
 PREFIX = "ol"
 DEDUPE_TTL = 7 * 24 * 3600
@@ -180,6 +183,7 @@ class Store:
         self.retention = int(retention) if retention else 0
         """Seconds an ended thread's log is kept; 0 keeps it for good."""
         self._append = connection.register_script(_APPEND)
+        self.snapshots = Snapshots(connection, lambda thread_id: key("thread", thread_id, "snapshot"))
 
     def create(self, thread_id: str, agent: str, first: Event) -> Appended:
         """Start a thread with its first event; raises ``ThreadExists`` if the id is taken."""
@@ -247,6 +251,7 @@ class Store:
             return Appended(thread=thread, applied=False, duplicate_of=_text(value))
         if outcome == -1:
             return None
+        self.snapshots.remember(folded)
         return Appended(thread=folded, applied=True)
 
     def expiring(self, until: float) -> list[str]:
@@ -262,11 +267,41 @@ class Store:
         return thread
 
     def load(self, thread_id: str) -> Thread:
+        """The thread as stored: from a snapshot that the log continues, plus the events after
+        it (``bot.snapshots``), or else replayed from the whole log."""
+        recent = self.snapshots.recent(thread_id)
+        thread = self._continued(recent) if recent is not None else None
+        if thread is None:
+            thread = self._load_cold(thread_id)
+        self.snapshots.remember(thread)
+        return thread
+
+    def _load_cold(self, thread_id: str) -> Thread:
         agent = self.redis.hget(key("thread", thread_id, "meta"), "agent")
         if agent is None:
             raise ThreadNotFound(thread_id)
-        raw = self.redis.lrange(key("thread", thread_id, "events"), 0, -1)
-        return replay(thread_id, _text(agent), [EVENT_ADAPTER.validate_json(item) for item in raw])
+        stored = self.snapshots.stored(thread_id, _text(agent))
+        thread = self._continued(stored) if stored is not None else None
+        base = len(stored.events) if stored is not None and thread is not None else 0
+        if thread is None:
+            raw = self.redis.lrange(key("thread", thread_id, "events"), 0, -1)
+            thread = replay(thread_id, _text(agent), [EVENT_ADAPTER.validate_json(item) for item in raw])
+        if len(thread.events) - base >= SNAPSHOT_EVERY:
+            self.snapshots.save(thread)
+        return thread
+
+    def _continued(self, thread: Thread) -> Thread | None:
+        """``thread`` with the events stored after its last one folded in, if the log holds that
+        event where ``thread`` has it; None if it does not (the log is the truth)."""
+        known = len(thread.events)
+        raw = cast(list[bytes], self.redis.lrange(key("thread", thread.id, "events"), max(known - 1, 0), -1))
+        if known:
+            if not raw or event_id(raw[0]) != thread.events[-1].id:
+                return None
+            raw = raw[1:]
+        for item in raw:
+            thread = reduce(thread, EVENT_ADAPTER.validate_json(item))
+        return thread
 
     def summary(self, thread_id: str) -> ThreadSummary:
         found = self._summaries([thread_id])

@@ -12,15 +12,12 @@ if it was running a tool, the result is still kept (``Runtime.record_late``).
 
 from __future__ import annotations
 
-import os
 import time
 from functools import cache
 
 import redis
 import structlog
-from rq import Worker, get_current_job
-from rq.job import Job
-from rq.queue import Queue
+from rq import get_current_job
 
 from agent.definition import AgentCannotRun, UnknownAgent
 from agent.events import Error, Event, Failed, Origin, ToolCall, ToolResult, Trigger
@@ -30,10 +27,10 @@ from agent.thread import Status, Thread, reduce
 from bot import liveness
 from bot.liveness import Holder
 from bot.lock import ThreadLock
+from bot.pool import Pool
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import LockLost
-from bot.sweeps import sweep_once
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +86,7 @@ def advance_thread(rt: Runtime, thread_id: str) -> Thread | None:
 
 
 def _take_from_the_gone(rt: Runtime, lock: ThreadLock, me: Holder) -> bool:
-    """Take the lock if its holder is known to be gone (a killed work horse whose job RQ retried)."""
+    """Take the lock if its holder is known to be gone (a killed worker whose thread was woken again)."""
     held_by = lock.holder()
     if held_by is None or not liveness.is_gone(rt.connection, held_by, me):
         return False
@@ -167,87 +164,22 @@ def deliver_job(thread_id: str, event_id: str) -> None:
     runtime().deliver(thread_id, event_id)
 
 
-def work(rt: Runtime, burst: bool = False) -> None:
-    """Run an RQ worker on the Outerloop queues (``outerloop worker``).
+def work(rt: Runtime, processes: int = 2, burst: bool = False) -> None:
+    """Run ``processes`` workers on the Outerloop queues under one supervisor (``outerloop worker``).
 
-    RQ's worker quits on an error it does not handle, e.g. Redis going away just as a job
-    ends; the loop starts a new one after a pause instead, as a supervisor would."""
+    A job that runs a long tool occupies its process for the tool's whole run; the others
+    go on (``bot.pool``)."""
     prepare(rt)
-    while True:
-        worker = OuterloopWorker(rt, [rt.queue, rt.outbound_queue], connection=rt.connection)
-        try:
-            worker.work(burst=burst, with_scheduler=True)
-        except TRANSIENT as exc:  # Redis away before the loop even started
-            log.warning("worker.redis_unavailable", error=type(exc).__name__)
-        if burst or worker.stopping:
-            return
-        log.warning("worker.restarting", after=rt.settings.lock_ttl)
-        time.sleep(rt.settings.lock_ttl)
-
-
-class OuterloopWorker(Worker):
-    """RQ's forking worker, vouching for its work horse and sweeping now and then.
-
-    RQ calls ``heartbeat`` while idle (every few seconds, as ``worker_ttl`` is short) and
-    ``maintain_heartbeats`` every ``job_monitoring_interval`` while a horse runs: the two
-    places a worker's main loop is sure to pass, whatever its horse does."""
-
-    def __init__(self, rt: Runtime, queues: list[Queue], connection: redis.Redis) -> None:
-        self.rt = rt
-        self.beat = max(1, int(rt.settings.lock_ttl / 3))
-        super().__init__(queues, connection=connection, worker_ttl=20, job_monitoring_interval=self.beat)
-        self.last_sweep = 0.0
-        self.stopping = False
-        """Asked to stop (SIGTERM, SIGINT): ``work`` must not start it again."""
-
-    def request_stop(self, signum: int, frame: object) -> None:
-        self.stopping = True
-        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
-
-    @property
-    def liveness_ttl(self) -> float:
-        """How long one vouch lasts: a few missed beats, so one slow beat is no death notice."""
-        return 3 * self.beat + 5
-
-    def heartbeat(self, timeout: int | None = None, pipeline: redis.client.Pipeline | None = None) -> None:
-        super().heartbeat(timeout, pipeline)
-        self._vouch()
-        self._maybe_sweep()
-
-    def maintain_heartbeats(self, job: Job, execution: object) -> None:
-        try:
-            super().maintain_heartbeats(job, execution)  # type: ignore[arg-type]
-        except TRANSIENT as exc:
-            # RQ would quit and orphan the horse; the horse rides out the outage, so do we.
-            log.warning("worker.heartbeat_failed", error=type(exc).__name__)
-        self._vouch()
-        self._maybe_sweep()
-
-    def fork_work_horse(self, job: Job, queue: Queue) -> None:
-        super().fork_work_horse(job, queue)
-        self._vouch()  # at once: the horse must not look gone before the first beat
-
-    def _vouch(self) -> None:
-        try:
-            liveness.vouch(self.connection, self.name, self.horse_pid or os.getpid(), self.liveness_ttl)
-        except TRANSIENT as exc:
-            log.warning("worker.vouch_failed", error=type(exc).__name__)
-
-    def _maybe_sweep(self) -> None:
-        """Recover stalled threads and owed deliveries without ``outerloop scheduler`` too."""
-        if self.is_horse or time.monotonic() - self.last_sweep < self.rt.settings.sweep_interval:
-            return
-        self.last_sweep = time.monotonic()
-        sweep_once(self.rt, time.time())
+    Pool(rt, processes, burst=burst).run()
 
 
 def prepare(rt: Runtime) -> None:
-    """Build each agent's model and render one request for it, once, before the worker forks.
+    """Build each agent's model and render one request for it, once, before the pool forks.
 
-    RQ's worker forks a work horse for every job, and whatever a horse builds on first use
-    (the model, the prompt templates, pydantic's JSON-schema machinery, the bound logger)
-    is lost when it exits; done here, every horse inherits it instead of rebuilding it for
-    each job (``python -m bench`` shows the difference).
+    Whatever a worker process builds on first use (the model, the prompt templates,
+    pydantic's JSON-schema machinery, the bound logger) would otherwise be built again in
+    each child, and again in each child that replaces a dead one; done here, every child
+    inherits it.
     """
     for spec in rt.agents:
         rehearsal = reduce(

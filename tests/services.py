@@ -188,8 +188,8 @@ class Workers:
     def kill(self, process: subprocess.Popen[bytes]) -> None:
         """SIGKILL one process with all its descendants, as a crashed machine would.
 
-        RQ puts each work horse in a process group of its own, so killing the worker's
-        group alone would leave the horse running the job."""
+        A descendant may sit in a process group of its own (RQ's scheduler, a tool), so
+        killing the worker's group alone could leave it running."""
         for pid in [*_descendants(process.pid), process.pid]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
@@ -197,7 +197,7 @@ class Workers:
         self.processes.remove(process)
 
     def owner_of(self, pid: int) -> subprocess.Popen[bytes] | None:
-        """The process of this pool that ``pid`` descends from (a work horse's worker), if any."""
+        """The process of this pool that ``pid`` descends from (a worker process's supervisor), if any."""
         return next((p for p in self.processes if pid in _descendants(p.pid)), None)
 
     def stop_all(self) -> None:
@@ -213,10 +213,13 @@ class Workers:
         self.processes.clear()
 
 
-def _descendants(pid: int) -> list[int]:
-    children_file = Path(f"/proc/{pid}/task/{pid}/children")
+def children_of(pid: int) -> list[int]:
+    """The processes ``pid`` started that are still running (none once it is gone)."""
     try:
-        children = [int(child) for child in children_file.read_text().split()]
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except FileNotFoundError:
         return []
-    return [grandchild for child in children for grandchild in (*_descendants(child), child)]
+
+
+def _descendants(pid: int) -> list[int]:
+    return [grandchild for child in children_of(pid) for grandchild in (*_descendants(child), child)]

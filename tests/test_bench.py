@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from bench.__main__ import main
@@ -14,3 +15,14 @@ def test_bench_long_reports_folding_and_rendering_for_each_length() -> None:
         rows = [line for line in result.output.splitlines() if line.startswith(work)]
         assert [row.split()[len(work.split())] for row in rows] == ["10", "40"], result.output
     assert "load average at start" in result.output
+    steps = [line.split()[3] for line in result.output.splitlines() if line.startswith("a whole step")]
+    assert steps == ["10", "40"], result.output
+
+
+def test_bench_peer_runs_every_thread_to_done_on_both_sides() -> None:
+    pytest.importorskip("langgraph", reason="the bench extra is not installed")
+    result = CliRunner().invoke(main, ["peer", "--threads", "3"])
+    assert result.exit_code == 0, result.output
+    assert "Outerloop / LangGraph per thread" in result.output
+    rows = [line for line in result.output.splitlines() if line.startswith(("Outerloop,", "LangGraph,"))]
+    assert len(rows) == 2, result.output

@@ -10,7 +10,7 @@ import pytest
 
 from tests.fake_slack import FakeSlack
 from tests.faults.effects import counting_deploy
-from tests.faults.rig import Rig, rig, slack_env
+from tests.faults.rig import TRUSTED_APPROVER, Rig, rig, slack_env
 
 DEPLOY_SECONDS = 6.0
 """How long a deploy runs: three lock TTLs (``OUTERLOOP_LOCK_TTL=2``), so a fault outlives the lock."""
@@ -29,6 +29,7 @@ def env(
     return {
         **env,
         **slack_env(fake_slack),
+        **TRUSTED_APPROVER,
         "OUTERLOOP_DEPLOY_COMMAND": counting_deploy(deploy_log, deploy_seconds),
     }
 

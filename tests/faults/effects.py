@@ -2,8 +2,8 @@
 
 The bundled deploy agent runs ``OUTERLOOP_DEPLOY_COMMAND``; ``counting_deploy`` makes it a
 shell that writes ``start <its pid> <its parent's pid>`` when it begins, sleeps, and writes
-``end <its pid>`` when it finishes. Its parent is the RQ work horse running the job, so a
-test can stop or kill exactly that horse.
+``end <its pid>`` when it finishes. Its parent is the worker process running the job (a
+child of an ``outerloop worker`` pool, its *horse* here), so a test can stop or kill exactly it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class Start:
     pid: int
     """The deploy shell's own pid."""
     horse: int
-    """The work horse that ran it."""
+    """The worker process that ran it (a pool's child)."""
 
 
 @dataclass(frozen=True)
@@ -58,5 +58,5 @@ def started(log: Path, count: int = 1) -> Executions | None:
 
 
 def signal_horse(start: Start, signum: signal.Signals) -> None:
-    """Send ``signum`` to the work horse running ``start`` (SIGSTOP freezes it, SIGCONT thaws it)."""
+    """Send ``signum`` to the worker process running ``start`` (SIGSTOP freezes it, SIGCONT thaws it)."""
     os.kill(start.horse, signum)

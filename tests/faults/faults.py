@@ -1,4 +1,5 @@
-"""The faults, each as one call: Redis killed and restarted, a work horse frozen, a worker killed.
+"""The faults, each as one call: Redis killed and restarted, a worker process frozen, a worker
+killed whole or one of its processes alone.
 
 (A network partition is ``tests.faults.proxy.Proxy.down``.) Each returns once the fault is
 over, so what a test measures after it is recovery.
@@ -6,6 +7,8 @@ over, so what a test measures after it is recovery.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import time
 from collections.abc import Sequence
@@ -33,7 +36,14 @@ def freeze_horses(starts: Sequence[Start], seconds: float) -> None:
 
 
 def kill_worker_running(workers: Workers, start: Start) -> None:
-    """SIGKILL the worker whose horse runs ``start``, with the horse and the deploy."""
+    """SIGKILL the ``outerloop worker`` whose child runs ``start``: supervisor, children and deploy."""
     owner = workers.owner_of(start.horse)
-    assert owner is not None, f"no worker of the pool runs horse {start.horse}"
+    assert owner is not None, f"no worker of the pool runs process {start.horse}"
     workers.kill(owner)
+
+
+def kill_child_running(start: Start) -> None:
+    """SIGKILL the one worker process running ``start`` and its deploy; its supervisor lives on."""
+    signal_horse(start, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(start.pid, signal.SIGKILL)

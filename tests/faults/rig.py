@@ -32,6 +32,11 @@ SLACK_CHANNEL = "C0FAULTS"
 SLACK_TEAM = "T0TEAM"
 
 
+TRUSTED_APPROVER = {"OUTERLOOP_API_TRUSTED_RESPONDER": "true"}
+"""The approver answers with the shared API token in the names of the people it plays (alice,
+bob), as an integration that authenticates its people itself."""
+
+
 def slack_env(fake: FakeSlack) -> dict[str, str]:
     """Settings that make Slack a configured channel whose Web API is ``fake``."""
     return {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": "faults", "SLACK_API_URL": fake.api_url}

@@ -1,0 +1,136 @@
+"""A whole step of a long thread against a real Redis (part of ``python -m bench long``).
+
+A step is what a worker does for one model decision: load the thread (``Store.load``: a
+snapshot and the events after it), fold what is new, render the context, let the scripted
+model decide (``done_for_now``) and append the event it records. The thread is the long
+threads' mix of events (``bench.long``) of N events ending with a new trigger. Each step is
+timed alone (wall clock, so Redis's round trips count; no garbage collection, as in
+``timeit``), and the log is cut back to N events between steps, so every step sees the same
+thread. Three cases per N:
+
+- warm: the process loaded the thread before (a pool's worker advancing it again): it reads
+  only the events after the ones it holds;
+- cold: a process that never saw the thread: it reads the snapshot in Redis;
+- replay: the same with no snapshot in Redis (as every load was before snapshots; such a
+  load writes one).
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import redis
+
+from agent.definition import AgentSpec
+from agent.events import EVENT_ADAPTER, Event, Origin, Trigger
+from agent.loop import step
+from agent.model import Model
+from agent.thread import Thread, replay
+from bench.agents import agents
+from bench.long import long_thread
+from bot.models import model_for
+from bot.settings import Settings
+from bot.store import Store, key
+
+STEP_SIZES = (10, 10_000)
+STEPS = 25
+"""Steps timed per case; the median counts."""
+TARGET = 2.0
+"""The most a step of the longest thread may cost, as a multiple of a step of the shortest."""
+AGENT = "one_step"
+ORIGIN = Origin(channel="bench", sender="bench")
+
+
+@dataclass(frozen=True)
+class StepCase:
+    events: int
+    warm: float
+    """Median seconds of a step in a process that loaded the thread before."""
+    cold: float
+    """Median seconds of a step in a process that had not, from Redis's snapshot."""
+    replayed: float
+    """Median seconds of a step in a process that had not, with no snapshot: a replay of the log."""
+
+
+def measure_steps(url: str, sizes: Sequence[int] = STEP_SIZES) -> list[StepCase]:
+    connection = redis.Redis.from_url(url)
+    settings = Settings(redis_url=url, agents="bench.agents:agents", anthropic_api_key=None)
+    spec = agents(settings).get(AGENT)
+    model = model_for(spec, settings)
+    cases = []
+    for size in sizes:
+        thread_id = f"step-{size}"
+        events = [*long_thread(size - 1), Trigger(text="one more, please", origin=ORIGIN)]
+        _store_log(connection, thread_id, events)
+        stepping = partial(_step, connection=connection, thread_id=thread_id, spec=spec, model=model)
+        warm, cold, replayed = [], [], []
+        for _ in range(STEPS):
+            store = Store(connection)
+            store.snapshots.remember(replay(thread_id, AGENT, events))
+            warm.append(stepping(store))
+            store.snapshots.save(replay(thread_id, AGENT, events))
+            cold.append(stepping(Store(connection)))
+            connection.delete(key("thread", thread_id, "snapshot"))
+            replayed.append(stepping(Store(connection)))
+        cases.append(StepCase(size, *(statistics.median(times) for times in (warm, cold, replayed))))
+    return cases
+
+
+def _step(store: Store, connection: redis.Redis, thread_id: str, spec: AgentSpec, model: Model) -> float:
+    """Time one step of ``thread_id``, then cut its log back to what it was."""
+    size = connection.llen(key("thread", thread_id, "events"))
+    gc.disable()  # as timeit does: a collection of earlier steps' garbage is not this step's cost
+    started = time.perf_counter()
+    thread = store.load(thread_id)
+    current = thread
+
+    def record(event: Event) -> Thread:
+        nonlocal current
+        current = store.append(current, event).thread
+        return current
+
+    step(thread, spec, model, record)
+    elapsed = time.perf_counter() - started
+    gc.enable()
+    connection.ltrim(key("thread", thread_id, "events"), 0, size - 1)
+    return elapsed
+
+
+def _store_log(connection: redis.Redis, thread_id: str, events: Sequence[Event]) -> None:
+    """Write ``events`` as the thread's log and meta, as the appends would have."""
+    pipe = connection.pipeline()
+    pipe.delete(key("thread", thread_id, "events"))
+    pipe.hset(
+        key("thread", thread_id, "meta"), mapping={"agent": AGENT, "status": "running", "created_at": 0}
+    )
+    pipe.rpush(key("thread", thread_id, "events"), *[EVENT_ADAPTER.dump_json(event) for event in events])
+    pipe.execute()
+
+
+def report_steps(cases: Sequence[StepCase]) -> list[str]:
+    shortest, longest = min(cases, key=lambda c: c.events), max(cases, key=lambda c: c.events)
+    rows = [
+        f"{'a whole step':24}{case.events:>8,}"
+        + "".join(f"{_ms(seconds):>12}" for seconds in (case.warm, case.cold, case.replayed))
+        + f"{case.warm / shortest.warm:>12.2f}x"
+        for case in cases
+    ]
+    ratio = longest.warm / shortest.warm
+    met = "met" if ratio <= TARGET else "NOT met"
+    return [
+        f"A step (load, fold what is new, render, decide with the scripted model, append): wall time,"
+        f" median of {STEPS}",
+        f"{'':24}{'events':>8}{'warm':>12}{'cold':>12}{'replay':>12}{'x warm':>13}",
+        *rows,
+        f"a step on a {longest.events:,}-event thread: {ratio:.2f}x a step on a {shortest.events}-event"
+        f" thread (warm process) -> target <= {TARGET:.0f}x: {met}",
+    ]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
