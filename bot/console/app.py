@@ -41,7 +41,11 @@ class Console:
     rt: Runtime
     sessions: Sessions
     templates: Jinja2Templates
-    slack: SlackOpenId | None
+
+    @property
+    def slack(self) -> SlackOpenId | None:
+        """Slack sign-in as the settings say now (tests serve on a port chosen after start)."""
+        return slack_openid(self.rt.settings)
 
     @classmethod
     def create(cls, rt: Runtime) -> Console:
@@ -50,7 +54,7 @@ class Console:
         secure = settings.console_base.startswith("https://")
         templates = Jinja2Templates(directory=HERE / "templates")
         formatting.install(templates.env)
-        return cls(rt, Sessions(rt.connection, secret, secure), templates, slack_openid(settings))
+        return cls(rt, Sessions(rt.connection, secret, secure), templates)
 
     def render(
         self, request: Request, session: Session, template: str, code: int = 200, **context: Any
