@@ -8,16 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.worker import advance_thread
 from tests.console.conftest import ALICE, BOB
-
-pytest.importorskip("playwright")
-from playwright.sync_api import expect  # noqa: E402
-
-from tests.console.stack import CHROMIUM, chromium, console_processes, signed_in_page  # noqa: E402
+from tests.console.stack import CHROMIUM, chromium, console_processes, signed_in_page
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
 
