@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.console.conftest import ALICE
 from tests.console.helpers import csrf_of, post_form
+from tests.email_channel import conftest as mail_fixtures
 from tests.email_channel.servers import Relay
 
-
-@pytest.fixture
-def relay() -> Iterator[Relay]:
-    relay = Relay()
-    controller = relay.controller()
-    controller.start()
-    yield relay
-    controller.stop()
+relay = mail_fixtures.relay
+"""The capturing outbound relay of the email tests, as this module's fixture."""
 
 
 @pytest.fixture
