@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,14 @@ class SignInNeeded(Exception):
 @dataclass
 class Console:
     rt: Runtime
-    sessions: Sessions
     templates: Jinja2Templates
+
+    @cached_property
+    def sessions(self) -> Sessions:
+        """Made on first use, not with the app: the web app starts even while Redis is down."""
+        settings = self.rt.settings
+        secret = console_secret(settings, self.rt.connection)
+        return Sessions(self.rt.connection, secret, secure=settings.console_base.startswith("https://"))
 
     @property
     def slack(self) -> SlackOpenId | None:
@@ -49,12 +56,9 @@ class Console:
 
     @classmethod
     def create(cls, rt: Runtime) -> Console:
-        settings = rt.settings
-        secret = console_secret(settings, rt.connection)
-        secure = settings.console_base.startswith("https://")
         templates = Jinja2Templates(directory=HERE / "templates")
         formatting.install(templates.env)
-        return cls(rt, Sessions(rt.connection, secret, secure), templates)
+        return cls(rt, templates)
 
     def render(
         self, request: Request, session: Session, template: str, code: int = 200, **context: Any

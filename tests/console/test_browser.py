@@ -47,3 +47,22 @@ def test_an_approver_approves_in_the_browser_and_watches_the_thread_finish_live(
         expect(alice.get_by_test_id("timeline")).to_contain_text(re.compile(f"{ALICE} approved"))
         assert alice.evaluate("window.notReloaded") is True
         expect(bob.get_by_test_id("status")).to_have_text("done")
+
+
+def test_a_thread_fits_a_phone_and_answers_to_the_keyboard(
+    env: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    with console_processes(env, tmp_path / "processes.log") as (url, _), chromium() as browser:
+        settings.console_url = url
+        runtime = Runtime.from_settings(settings)
+        thread_id = runtime.launch("deploy", "deploy the latest tag").thread.id
+        advance_thread(runtime, thread_id)
+        phone = signed_in_page(browser, runtime, ALICE, width=390)
+        phone.goto(f"{url}/console/threads/{thread_id}")
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        phone.keyboard.press("Tab")
+        expect(phone.get_by_role("link", name="Skip to content")).to_be_focused()
+        approve = phone.get_by_role("button", name="Approve")
+        approve.focus()
+        phone.keyboard.press("Enter")
+        expect(phone.get_by_test_id("timeline")).to_contain_text(f"{ALICE} approved")
