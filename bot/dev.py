@@ -20,6 +20,9 @@ import redis
 from bot.settings import DEV_REDIS_URL_FILE, STATE_DIR, Settings
 
 PROCESSES = ("web", "worker", "scheduler", "smtp")
+DEV_PERSON = "dev@localhost"
+"""Who the printed console link signs in when no approvers are set (then anyone may answer)."""
+DEV_LINK_TTL = 24 * 3600
 
 
 class DevError(click.ClickException):
@@ -124,6 +127,14 @@ def _inbox_line(env: dict[str, str], settings: Settings) -> str:
     )
 
 
+def _signin_link(env: dict[str, str], settings: Settings) -> str:
+    """A one-time console sign-in link for the first approver (or ``dev@localhost``), valid a day."""
+    from bot.console.links import create_link
+
+    person = settings.approvers[0] if settings.approvers else DEV_PERSON
+    return create_link(redis.Redis.from_url(env["REDIS_URL"]), settings, person, ttl=DEV_LINK_TTL)
+
+
 def _supervise(env: dict[str, str], settings: Settings) -> None:
     children = [subprocess.Popen([sys.executable, "-m", "bot.cli", name], env=env) for name in PROCESSES]
     model = (
@@ -138,6 +149,7 @@ def _supervise(env: dict[str, str], settings: Settings) -> None:
                 f"  redis      {env['REDIS_URL']}",
                 f"  web/API    http://{settings.host}:{settings.port}  (docs at /docs)",
                 f"  API token  {env['OUTERLOOP_API_TOKEN']}",
+                f"  console    {_signin_link(env, settings)}  (one-time sign-in link)",
                 f"  model      {model}",
                 f"  deploy     repo {env['OUTERLOOP_DEPLOY_REPO']}",
                 _inbox_line(env, settings),

@@ -80,6 +80,28 @@ class Settings(BaseSettings):
     slack_channels: dict[str, str] = Field(default_factory=dict, alias="OUTERLOOP_SLACK_CHANNELS")
     """The agent per Slack channel id, as JSON (``{"C0123ABCD": "deploy"}``)."""
 
+    slack_client_id: str | None = None
+    """With ``SLACK_CLIENT_SECRET``: the console's "Sign in with Slack" (OpenID Connect)."""
+    slack_client_secret: str | None = None
+    slack_openid_url: str = "https://slack.com"
+    """Slack's OpenID issuer, whose authorize, token and key endpoints the console uses."""
+    slack_team_id: str | None = None
+    """If set, only members of this Slack workspace may sign in to the console with Slack."""
+
+    # The web console (``bot.console``); see the README's "Web console" section.
+    console_url: str | None = Field(default=None, alias="OUTERLOOP_CONSOLE_URL")
+    """The console's public base URL, for sign-in links and Slack's redirect; unset:
+    ``http://OUTERLOOP_HOST:PORT``. An ``https`` URL makes the session cookie ``Secure``."""
+    console_secret: str | None = Field(default=None, alias="OUTERLOOP_CONSOLE_SECRET")
+    """Signs session cookies; unset, one random secret is kept in Redis for every web process."""
+    console_visibility: Literal["all", "involved"] = Field(
+        default="all", alias="OUTERLOOP_CONSOLE_VISIBILITY"
+    )
+    """Which threads a signed-in person sees: all of them, or those they started, were asked
+    in or answered. Answering always follows a request's approvers."""
+    console_emails: Annotated[tuple[str, ...], NoDecode] = Field(default=(), alias="OUTERLOOP_CONSOLE_EMAILS")
+    """Addresses and domains that may get a sign-in link by mail, besides every approver's address."""
+
     # The email inbox (``outerloop smtp``) and outbound mail; see the README's "Email" section.
     smtp_listen_host: str = "127.0.0.1"
     smtp_listen_port: int = 2525
@@ -114,7 +136,9 @@ class Settings(BaseSettings):
             }
         return value
 
-    @field_validator("approvers", "escalation_approvers", "smtp_allowed_senders", mode="before")
+    @field_validator(
+        "approvers", "escalation_approvers", "smtp_allowed_senders", "console_emails", mode="before"
+    )
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
@@ -125,6 +149,11 @@ class Settings(BaseSettings):
     def email_sender(self) -> str:
         """The From: of outbound mail."""
         return self.smtp_from or next(iter(self.smtp_recipients), "outerloop@localhost")
+
+    @property
+    def console_base(self) -> str:
+        """The console's public base URL, without a trailing slash."""
+        return (self.console_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def require_redis_url(self) -> str:
         """``REDIS_URL``, else the private Redis of an ``outerloop dev`` running here."""

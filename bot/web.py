@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from agent.definition import UnknownAgent
 from agent.events import EVENTS_ADAPTER, Origin
 from agent.thread import Status, Thread
-from bot import slack
+from bot import console, slack
 from bot.api_tokens import ApiTokens
 from bot.errors import install_error_shapes, short
 from bot.health import health_report
@@ -176,6 +176,7 @@ def create_app(rt: Runtime) -> FastAPI:
         return _ref(rt.fork(thread_id, body.at))
 
     slack.mount(app, rt, outage)
+    console.mount(app, rt)
     return app
 
 

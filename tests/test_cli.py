@@ -120,6 +120,9 @@ def test_dev_runs_everything_with_a_private_redis_from_launch_to_done(tmp_path: 
         output, _ = dev.communicate(timeout=30)
     assert "Outerloop dev is up" in output and "scripted (no ANTHROPIC_API_KEY)" in output
     assert f"smtp       127.0.0.1:{smtp_port}  mail to outerloop@localhost from localhost" in output
+    assert f"console    http://127.0.0.1:{port}/console/signin/link?token=" in output, (
+        "a one-time sign-in link"
+    )
     assert not (tmp_path / ".outerloop" / "redis-url").exists(), "the private Redis is gone with dev"
     assert dev.returncode == 0, output
 
