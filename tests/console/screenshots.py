@@ -2,7 +2,7 @@
 
 It starts a private redis-server, ``outerloop web`` and a worker, makes a few deploy threads
 (one done, two waiting for approval), and photographs the inbox, a finished thread and a
-waiting thread at phone width with Debian's Chromium, into ``docs/``.
+waiting thread at phone width with Debian's Chromium, into ``tests/console/images/`` (the top level of the repository is fixed).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.console.conftest import ALICE
 from tests.console.stack import chromium, console_processes, signed_in_page
 from tests.services import REPO, RedisServer, outerloop_env, tagged_repo, wait_for
 
-DOCS = REPO / "docs"
+DOCS = REPO / "tests" / "console" / "images"
 
 
 def main() -> None:
