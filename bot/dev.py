@@ -19,7 +19,7 @@ import redis
 
 from bot.settings import DEV_REDIS_URL_FILE, STATE_DIR, Settings
 
-PROCESSES = ("web", "worker", "scheduler", "smtp")
+PROCESSES = ("web", "worker", "caller", "scheduler", "smtp")
 
 
 class DevError(click.ClickException):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import structlog
 
-from agent.anthropic_model import AnthropicModel
+from agent.anthropic_model import AnthropicModel, AsyncAnthropicModel
 from agent.definition import AgentSpec
-from agent.model import Model
+from agent.model import AsyncModel, Immediate, Model
 from agent.scripted_model import ScriptedModel
 from bot.settings import Settings
 
@@ -28,3 +28,19 @@ def model_for(agent: AgentSpec, settings: Settings) -> Model:
         raise NoModel(f"agent {agent.name} has no script; set ANTHROPIC_API_KEY to run it")
     log.info("model.scripted", agent=agent.name, script=str(agent.script))
     return ScriptedModel.from_file(agent.script)
+
+
+def async_model_for(agent: AgentSpec, settings: Settings) -> AsyncModel:
+    """The model the caller process asks for ``agent``: the same choice as ``model_for``."""
+    if settings.anthropic_api_key:
+        return AsyncAnthropicModel(
+            api_key=settings.anthropic_api_key,
+            model=settings.outerloop_model,
+            base_url=settings.anthropic_base_url,
+        )
+    return Immediate(model_for(agent, settings))
+
+
+def model_name(settings: Settings) -> str:
+    """The model's name for concurrency limits: the configured model, or ``scripted``."""
+    return settings.outerloop_model if settings.anthropic_api_key else "scripted"

@@ -2,7 +2,9 @@
 
 A job locks the thread (one worker per thread), loads its events, lets the kernel
 loop run with a ``record`` that persists each event, fenced by the lock, before folding
-it, and lets go; if events arrived meanwhile it runs again before unlocking.
+it, and lets go; if events arrived meanwhile it runs again before unlocking. A job never
+waits on the model: it records ``model_requested``, posts the thread to the callers
+(``bot.caller``) and lets go; the caller's answer wakes the thread again.
 Infrastructure failures raise, and RQ retries the job with backoff.
 
 A tool call left open by another holder is not touched while that holder may be alive
@@ -22,15 +24,14 @@ from rq import Worker, get_current_job
 from rq.job import Job
 from rq.queue import Queue
 
+from agent.asking import model_request, request_for
 from agent.definition import UnknownAgent
-from agent.events import Error, Event, Failed, Origin, ToolCall, ToolResult, Trigger
-from agent.loop import advance, next_step
-from agent.model import ModelCall, ModelError, ModelRequest
+from agent.events import Error, Event, Failed, ModelRequested, Origin, ToolCall, ToolResult, Trigger
+from agent.loop import advance
 from agent.thread import Status, Thread, reduce
-from bot import liveness
+from bot import liveness, model_queue
 from bot.liveness import Holder
 from bot.lock import ThreadLock
-from bot.models import NoModel
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import LockLost
@@ -74,6 +75,9 @@ def advance_thread(rt: Runtime, thread_id: str) -> Thread | None:
         with lock:
             while True:
                 thread = rt.store.load(thread_id)
+                if thread.deciding is not None:
+                    # A caller answers it and wakes the thread; posting again finds a lost post.
+                    model_queue.post(rt.connection, thread_id)
                 if _running_elsewhere(rt, thread, me):
                     # The recovery sweeps look again every sweep interval while it stays so.
                     return thread
@@ -83,7 +87,7 @@ def advance_thread(rt: Runtime, thread_id: str) -> Thread | None:
     except LockLost:
         log.warning("thread.lock_lost", thread_id=thread_id)
         return None
-    if thread.status is Status.RUNNING and thread.open_call is None:
+    if thread.runnable and thread.open_call is None:
         # Step budget used up: queue behind other threads instead of hogging a worker.
         rt.enqueue(thread_id)
     return thread
@@ -127,13 +131,15 @@ def _run(rt: Runtime, thread: Thread, lock: ThreadLock) -> Thread:
                 rt.record_late(thread.id, event)
             raise
         log.info("event.recorded", thread_id=current.id, event_type=event.type, status=current.status.value)
+        if isinstance(event, ModelRequested):
+            model_queue.post(rt.connection, thread.id)
         return current
 
     try:
         spec = rt.agents.get(thread.agent)
     except UnknownAgent as exc:
         return record(Failed(reason=str(exc)))
-    return advance(thread, spec, rt.model(spec), record=record, clock=rt.clock, check=lock.check)
+    return advance(thread, spec, None, record=record, clock=rt.clock, check=lock.check)
 
 
 def _append(rt: Runtime, thread: Thread, event: Event, lock: ThreadLock) -> Thread:
@@ -239,29 +245,17 @@ class OuterloopWorker(Worker):
 
 
 def prepare(rt: Runtime) -> None:
-    """Build each agent's model and render one request for it, once, before the worker forks.
+    """Render one model request for each agent, once, before the worker forks.
 
     RQ's worker forks a work horse for every job, and whatever a horse builds on first use
-    (the model, the prompt templates, pydantic's JSON-schema machinery, the bound logger)
-    is lost when it exits; done here, every horse inherits it instead of rebuilding it for
-    each job (``python -m bench`` shows the difference).
+    (the prompt templates, pydantic's JSON-schema machinery, the bound logger) is lost when
+    it exits; done here, every horse inherits it instead of rebuilding it for each job
+    (``python -m bench`` shows the difference). Workers build no model: callers ask it.
     """
     for spec in rt.agents:
-        try:
-            rt.model(spec)
-        except NoModel:
-            # Not fatal at start-up: the agent's jobs fail and are retried, as without this.
-            continue
         rehearsal = reduce(
             Thread(id="rehearsal", agent=spec.name),
             Trigger(text="rehearsal", origin=Origin(channel="worker", sender="worker")),
         )
-        next_step(rehearsal, spec, _Declining())
+        model_request(rehearsal, spec, request_for(rehearsal, spec))
     log.info("worker.prepared", agents=[spec.name for spec in rt.agents])
-
-
-class _Declining:
-    """A model that gives no answer, so that ``next_step`` renders a request and stops there."""
-
-    def decide(self, request: ModelRequest) -> ModelCall:
-        raise ModelError("rehearsal: no answer wanted")
