@@ -32,7 +32,7 @@ from agent.model import AsyncModel, Immediate, ModelError, ModelRequest, ModelUn
 from agent.thread import FINAL, Thread
 from bot import liveness, model_queue
 from bot.liveness import Holder
-from bot.models import NoModel, async_model_for, model_name
+from bot.models import NoModel, model_for, model_name
 from bot.rate_limit import RateLimit, account
 from bot.runtime import Runtime
 
@@ -198,7 +198,7 @@ class Caller:
         if spec.name not in self.models:
             given = self.rt.models.get(spec.name)
             self.models[spec.name] = (
-                Immediate(given) if given is not None else async_model_for(spec, self.rt.settings)
+                Immediate(given) if given is not None else model_for(spec, self.rt.settings)
             )
         return self.models[spec.name]
 

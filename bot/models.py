@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import structlog
 
-from agent.anthropic_model import AnthropicModel, AsyncAnthropicModel
+from agent.anthropic_model import AsyncAnthropicModel
 from agent.definition import AgentSpec
-from agent.model import AsyncModel, Immediate, Model
+from agent.model import AsyncModel, Immediate
 from agent.scripted_model import ScriptedModel
 from bot.settings import Settings
 
@@ -17,9 +17,10 @@ class NoModel(RuntimeError):
     """Neither an API key nor a script is available for an agent."""
 
 
-def model_for(agent: AgentSpec, settings: Settings) -> Model:
+def model_for(agent: AgentSpec, settings: Settings) -> AsyncModel:
+    """The model the caller process asks for ``agent``: Anthropic with a key, else its script."""
     if settings.anthropic_api_key:
-        return AnthropicModel(
+        return AsyncAnthropicModel(
             api_key=settings.anthropic_api_key,
             model=settings.outerloop_model,
             base_url=settings.anthropic_base_url,
@@ -27,18 +28,7 @@ def model_for(agent: AgentSpec, settings: Settings) -> Model:
     if agent.script is None:
         raise NoModel(f"agent {agent.name} has no script; set ANTHROPIC_API_KEY to run it")
     log.info("model.scripted", agent=agent.name, script=str(agent.script))
-    return ScriptedModel.from_file(agent.script)
-
-
-def async_model_for(agent: AgentSpec, settings: Settings) -> AsyncModel:
-    """The model the caller process asks for ``agent``: the same choice as ``model_for``."""
-    if settings.anthropic_api_key:
-        return AsyncAnthropicModel(
-            api_key=settings.anthropic_api_key,
-            model=settings.outerloop_model,
-            base_url=settings.anthropic_base_url,
-        )
-    return Immediate(model_for(agent, settings))
+    return Immediate(ScriptedModel.from_file(agent.script))
 
 
 def model_name(settings: Settings) -> str:
