@@ -100,7 +100,11 @@ def _alive(pid: int) -> bool:
 @contextmanager
 def rig(env: dict[str, str], slack: FakeSlack, deploys: Path, output: Path | None) -> Iterator[Rig]:
     """The web app served for ``env`` and an empty pool of processes with ``env``; ``output``
-    collects the processes' output."""
+    collects the processes' output.
+
+    The rig answers requests through the API as an integration that authenticated the people
+    it answers for (``OUTERLOOP_API_TRUSTED_RESPONDER``), so it may name alice and bob."""
+    env = {**env, "OUTERLOOP_API_TRUSTED_RESPONDER": "true"}
     runtime = Runtime.from_settings(settings_from(env))
     workers = Workers(env, output)
     with serve(create_app(runtime)) as url, httpx.Client(base_url=url, timeout=10) as api:
