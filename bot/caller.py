@@ -19,6 +19,8 @@ and another caller takes the request up again only once that caller is known to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 from collections import defaultdict
 
@@ -62,6 +64,9 @@ class Caller:
         )
         self.rate = RateLimit(rt.connection, account(settings.anthropic_api_key), settings.model_rpm or 0)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.held: set[str] = set()
+        """The threads whose requests this caller claimed and has not answered yet."""
+        self.stopping = asyncio.Event()
         self.beat = max(1.0, settings.lock_ttl / 3)
 
     @property
@@ -73,25 +78,40 @@ class Caller:
         liveness.vouch(self.rt.connection, self.me.worker, self.me.pid, self.liveness_ttl)
 
     async def run(self) -> None:
-        """Claim and answer requests forever (``outerloop caller``)."""
+        """Claim and answer requests until SIGTERM or SIGINT (``outerloop caller``); then give back
+        the requests not answered yet, so other callers take them up at once."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stopping.set)
         self.vouch()
         beating = asyncio.create_task(self._heartbeat())
         log.info("caller.started", holder=self.holder, capacity=self.rt.settings.caller_capacity)
         last_sweep = 0.0
         try:
-            while True:
+            while not self.stopping.is_set():
                 if time.monotonic() - last_sweep > self.rt.settings.sweep_interval:
                     last_sweep = time.monotonic()
                     self._requeue_gone()
                 if not self.claim():
-                    await asyncio.sleep(IDLE_POLL)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stopping.wait(), IDLE_POLL)
         finally:
             beating.cancel()
+            await self._give_back()
+
+    async def _give_back(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for thread_id in list(self.held):
+            model_queue.release(self.rt.connection, thread_id, self.holder, again=True)
+        log.info("caller.stopped", given_back=len(self.held))
 
     def claim(self) -> int:
         """Claim as many waiting requests as there is room for and start answering them."""
         room = self.rt.settings.caller_capacity - len(self.tasks)
         claimed = model_queue.claim(self.rt.connection, self.holder, room)
+        self.held.update(claimed)
         for thread_id in claimed:
             task = asyncio.create_task(self.answer(thread_id))
             self.tasks.add(task)
@@ -115,8 +135,10 @@ class Caller:
             log.exception("caller.answer_failed", thread_id=thread_id)
             await asyncio.sleep(1)
             model_queue.release(self.rt.connection, thread_id, self.holder, again=True)
+            self.held.discard(thread_id)
             return
         model_queue.release(self.rt.connection, thread_id, self.holder)
+        self.held.discard(thread_id)
         if recorded:
             self.rt.enqueue(thread_id)
 

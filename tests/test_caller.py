@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.events import Error, ModelDecided, ModelRequested
-from agent.model import ModelCall
-from agent.scripted_model import SequenceModel
+from agent.model import ModelCall, ModelRequest
 from agent.thread import Status, Thread
 from bot import model_queue
 from bot.caller import Caller
@@ -100,9 +100,23 @@ def test_a_429_holds_every_caller_on_the_key_and_the_bucket_limits_the_rate(runt
     assert 29 < RateLimit(runtime.connection, "free", per_minute=0).take() <= 30
 
 
+class Together:
+    """An async model whose calls all answer only once ``count`` of them are in flight."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.requests: list[ModelRequest] = []
+        self.all_asked = asyncio.Event()
+
+    async def decide(self, request: ModelRequest) -> ModelCall:
+        self.requests.append(request)
+        if len(self.requests) == self.count:
+            self.all_asked.set()
+        await self.all_asked.wait()
+        return ModelCall("note", {"text": f"answer {len(self.requests)}"})
+
+
 def test_two_callers_racing_for_one_request_record_one_decision(runtime: Runtime) -> None:
-    model = SequenceModel([ModelCall("note", {"text": "first"}), ModelCall("note", {"text": "second"})])
-    runtime.models["notes"] = model
     thread_id = runtime.launch("notes", "hi").thread.id
     advance_thread(runtime, thread_id)
     first, second = Caller(runtime), Caller(runtime)
@@ -114,10 +128,14 @@ def test_two_callers_racing_for_one_request_record_one_decision(runtime: Runtime
     assert model_queue.release(runtime.connection, thread_id, holder.holder, again=True)
     assert model_queue.claim(runtime.connection, other.holder, 10) == [thread_id]
 
-    async def both() -> None:
+    async def both() -> Together:
+        model = Together(2)
+        spec = runtime.agents.get("notes")
+        holder.models[spec.name] = other.models[spec.name] = model
         await asyncio.gather(holder.answer(thread_id), other.answer(thread_id))
+        return model
 
-    asyncio.run(both())
+    model = asyncio.run(both())
 
     thread = runtime.load(thread_id)
     assert len(model.requests) == 2 and len(decisions(thread)) == 1, "asked twice, recorded once"
@@ -151,6 +169,31 @@ def test_a_caller_killed_mid_call_is_taken_over_once_it_is_known_gone(
     assert done is not None and done.status is Status.DONE
     assert [d.arguments for d in decisions(done)] == [{"text": "hi"}, {"message": "noted"}]
     assert len(fake.requests) == 3, "the killed call was asked again once, nothing else twice"
+
+
+def test_a_caller_stopped_with_sigterm_gives_its_requests_back_at_once(
+    env: dict[str, str], fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    api_env = with_api(env, fake)
+    rt = runtime_for(api_env, monkeypatch)
+    fake.script(
+        Reply(**{**vars(tool_use_reply("note", {"text": "lost"})), "delay": 2.0}),
+        tool_use_reply("note", {"text": "hi"}),
+    )
+    thread_id = rt.launch("notes", "hi").thread.id
+    advance_thread(rt, thread_id)
+    callers = Workers(api_env, tmp_path / "callers.log")
+    try:
+        [stopped] = callers.start(1, args=OUTERLOOP_CALLER)
+        wait_for(lambda: len(fake.requests) == 1, "the caller's model call")
+        stopped.send_signal(signal.SIGTERM)
+        assert stopped.wait(timeout=15) == 0
+    finally:
+        callers.stop_all()
+
+    assert rt.connection.zscore(model_queue.ASKING, thread_id) is not None, "queued again, held by nobody"
+    asyncio.run(Caller(rt).answer_waiting())
+    assert [d.arguments for d in decisions(rt.load(thread_id))] == [{"text": "hi"}]
 
 
 def test_threads_run_from_launch_to_done_with_workers_and_callers_as_processes(
