@@ -23,6 +23,8 @@ import contextlib
 import signal
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 import structlog
@@ -43,6 +45,10 @@ log = structlog.get_logger(__name__)
 Answer = ModelDecided | Error
 IDLE_POLL = 0.05
 """Seconds between looks at the queue while it is empty."""
+T = TypeVar("T")
+TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
+RETRY_CAP = 1.0
+"""Longest wait between two tries to reach Redis."""
 BACKOFF_CAP = 60.0
 """Longest wait before a retry, whatever the API asks."""
 
@@ -92,7 +98,7 @@ class Caller:
                 if time.monotonic() - last_sweep > self.rt.settings.sweep_interval:
                     last_sweep = time.monotonic()
                     self._requeue_gone()
-                if not self.claim():
+                if not await self._riding_out("claim", self.claim, in_thread=False):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.stopping.wait(), IDLE_POLL)
         finally:
@@ -128,22 +134,21 @@ class Caller:
 
     async def answer(self, thread_id: str) -> None:
         """Answer the request of one claimed thread, record it once, wake the thread."""
-        recorded = False
+        again = False
         try:
             recorded = await self._answer(thread_id)
-        except Exception:  # Redis away, a bug: give the request back for another try
+        except Exception:  # a bug, or a thread that cannot be read: give it back for another try
             log.exception("caller.answer_failed", thread_id=thread_id)
             await asyncio.sleep(1)
-            model_queue.release(self.rt.connection, thread_id, self.holder, again=True)
-            self.held.discard(thread_id)
-            return
-        model_queue.release(self.rt.connection, thread_id, self.holder)
+            recorded, again = False, True
+        connection, holder = self.rt.connection, self.holder
+        await self._riding_out("release", lambda: model_queue.release(connection, thread_id, holder, again))
         self.held.discard(thread_id)
         if recorded:
-            self.rt.enqueue(thread_id)
+            await self._riding_out("enqueue", lambda: self.rt.enqueue(thread_id))
 
     async def _answer(self, thread_id: str) -> bool:
-        thread = await asyncio.to_thread(self.rt.store.load, thread_id)
+        thread = await self._riding_out("load", lambda: self.rt.store.load(thread_id))
         requested = thread.deciding
         if requested is None or thread.status in FINAL:
             log.info("caller.nothing_to_answer", thread_id=thread_id)
@@ -152,12 +157,25 @@ class Caller:
             spec = self.rt.agents.get(thread.agent)
             model = self._model(spec)
         except (UnknownAgent, NoModel) as exc:
-            return await asyncio.to_thread(self._record, thread, model_error(requested, ModelError(str(exc))))
+            failed = model_error(requested, ModelError(str(exc)))
+            return await self._riding_out("record", lambda: self._record(thread, failed))
         if requested.version != (version := agent_version(spec)):
             log.warning("caller.agent_changed", thread_id=thread_id, asked=requested.version, now=version)
         request = await asyncio.to_thread(model_request, thread, spec, requested)
         answer = await self._ask(model, spec, requested, request, thread_id)
-        return await asyncio.to_thread(self._record, thread, answer)
+        # The answer is paid for: ride out a Redis outage rather than ask the model again.
+        return await self._riding_out("record", lambda: self._record(thread, answer))
+
+    async def _riding_out(self, what: str, call: Callable[[], T], in_thread: bool = True) -> T:
+        """``call`` (in a worker thread unless it is quick), tried again while Redis is away."""
+        delay = 0.05
+        while True:
+            try:
+                return await asyncio.to_thread(call) if in_thread else call()
+            except TRANSIENT as exc:
+                log.warning("caller.redis_retry", what=what, error=type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_CAP)
 
     async def _ask(
         self,
@@ -193,12 +211,13 @@ class Caller:
         if exc.retry_after is not None:
             pause = min(exc.retry_after, BACKOFF_CAP)
             if exc.status in (429, 529):
-                self.rate.hold(pause)
+                with contextlib.suppress(redis.RedisError):  # this caller waits anyway
+                    self.rate.hold(pause)
             return pause
         return min(0.5 * 2.0**attempt, BACKOFF_CAP)
 
     async def _wait_for_rate(self) -> None:
-        while (wait := self.rate.take()) > 0:
+        while (wait := await self._riding_out("rate", self.rate.take, in_thread=False)) > 0:
             await asyncio.sleep(wait)
 
     def _record(self, thread: Thread, answer: Answer) -> bool:
@@ -214,7 +233,10 @@ class Caller:
                 self.rt.announce(appended.thread, answer)
                 log.info("event.recorded", thread_id=thread.id, event_type=answer.type)
                 return True
+            known = len(thread.events)
             thread = self.rt.store.refresh(thread)
+            if any(event.id == answer.id for event in thread.events[known:]):
+                return True  # an earlier try was written, but its reply lost with the connection
 
     def _model(self, spec: AgentSpec) -> AsyncModel:
         if spec.name not in self.models:
