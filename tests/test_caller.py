@@ -143,27 +143,38 @@ def test_two_callers_racing_for_one_request_record_one_decision(runtime: Runtime
     assert model_queue.waiting(runtime.connection) == 0
 
 
-def test_a_caller_killed_mid_call_is_taken_over_once_it_is_known_gone(
-    env: dict[str, str], fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    api_env = with_api(env, fake)
-    rt = runtime_for(api_env, monkeypatch)
+@pytest.fixture
+def asking(env: dict[str, str], fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch) -> tuple[Runtime, str]:
+    """A runtime on the fake Messages API, whose first answer takes 2 s, and a thread that asked."""
+    rt = runtime_for(with_api(env, fake), monkeypatch)
     fake.script(
-        Reply(**{**vars(tool_use_reply("note", {"text": "lost"})), "delay": 3.0}),
+        Reply(**{**vars(tool_use_reply("note", {"text": "lost"})), "delay": 2.0}),
         tool_use_reply("note", {"text": "hi"}),
         tool_use_reply("done_for_now", {"message": "noted"}),
     )
     thread_id = rt.launch("notes", "hi").thread.id
     advance_thread(rt, thread_id)
-    callers = Workers(api_env, tmp_path / "callers.log")
-    try:
-        [killed] = callers.start(1, args=OUTERLOOP_CALLER)
-        wait_for(lambda: len(fake.requests) == 1, "the first caller's model call")
-        callers.kill(killed)
-        callers.start(1, args=OUTERLOOP_CALLER)
-        wait_for(lambda: decisions(rt.load(thread_id)), "the other caller's answer", timeout=30)
-    finally:
-        callers.stop_all()
+    return rt, thread_id
+
+
+@pytest.fixture
+def callers(env: dict[str, str], fake: FakeAnthropic, tmp_path: Path) -> Iterator[Workers]:
+    """``outerloop caller`` processes on the fake Messages API; the first one is mid-call."""
+    pool = Workers(with_api(env, fake), tmp_path / "callers.log")
+    pool.start(1, args=OUTERLOOP_CALLER)
+    wait_for(lambda: len(fake.requests) == 1, "the first caller's model call")
+    yield pool
+    pool.stop_all()
+
+
+def test_a_caller_killed_mid_call_is_taken_over_once_it_is_known_gone(
+    asking: tuple[Runtime, str], callers: Workers, fake: FakeAnthropic
+) -> None:
+    rt, thread_id = asking
+    callers.kill(callers.callers[0])
+    callers.start(1, args=OUTERLOOP_CALLER)
+    wait_for(lambda: decisions(rt.load(thread_id)), "the other caller's answer", timeout=30)
+    callers.stop_all()
 
     done = advance_and_answer(rt, thread_id)
     assert done is not None and done.status is Status.DONE
@@ -172,24 +183,12 @@ def test_a_caller_killed_mid_call_is_taken_over_once_it_is_known_gone(
 
 
 def test_a_caller_stopped_with_sigterm_gives_its_requests_back_at_once(
-    env: dict[str, str], fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    asking: tuple[Runtime, str], callers: Workers
 ) -> None:
-    api_env = with_api(env, fake)
-    rt = runtime_for(api_env, monkeypatch)
-    fake.script(
-        Reply(**{**vars(tool_use_reply("note", {"text": "lost"})), "delay": 2.0}),
-        tool_use_reply("note", {"text": "hi"}),
-    )
-    thread_id = rt.launch("notes", "hi").thread.id
-    advance_thread(rt, thread_id)
-    callers = Workers(api_env, tmp_path / "callers.log")
-    try:
-        [stopped] = callers.start(1, args=OUTERLOOP_CALLER)
-        wait_for(lambda: len(fake.requests) == 1, "the caller's model call")
-        stopped.send_signal(signal.SIGTERM)
-        assert stopped.wait(timeout=15) == 0
-    finally:
-        callers.stop_all()
+    rt, thread_id = asking
+    [stopped] = callers.callers
+    stopped.send_signal(signal.SIGTERM)
+    assert stopped.wait(timeout=15) == 0
 
     assert rt.connection.zscore(model_queue.ASKING, thread_id) is not None, "queued again, held by nobody"
     asyncio.run(Caller(rt).answer_waiting())
