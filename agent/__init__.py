@@ -6,7 +6,7 @@ tool handlers an agent brings.
 
 from agent.definition import AgentSpec, Registry, UnknownAgent
 from agent.events import Event, Origin, new_id
-from agent.loop import advance, next_step, step
+from agent.loop import advance, judge, step
 from agent.model import Model, ModelCall, ModelError, ModelOutputInvalid, ModelRequest, ModelUnavailable
 from agent.thread import Status, Thread, fork, reduce, replay
 from agent.tools import NEEDS_APPROVAL, READ_ONLY, SAFE, Policy, Tool
@@ -32,8 +32,8 @@ __all__ = [
     "UnknownAgent",
     "advance",
     "fork",
+    "judge",
     "new_id",
-    "next_step",
     "reduce",
     "replay",
     "step",

@@ -110,6 +110,52 @@ class Error(_Event):
     message: str
     tool: str | None = None
     call_id: str | None = None
+    request_id: str | None = None
+    """For a model error: the ``model_requested`` it answers (the request is closed by it)."""
+
+
+class ModelRequested(_Event):
+    """The thread needs the model's next step. Recorded by the worker, which then lets go;
+    a caller process answers it with ``model_decided`` (or a model ``error``).
+
+    The request is rendered again from the log: the first ``basis`` events of the thread, with
+    the agent's prompt and tools; ``version`` is a hash of the two, so a caller can tell that
+    the agent changed between the request and the call."""
+
+    type: Literal["model_requested"] = "model_requested"
+    request_id: str
+    agent: str
+    version: str
+    basis: int
+    """How many events the model sees: those before this one."""
+
+
+class Usage(_Frozen):
+    """Tokens a model call used, as the API counted them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+
+class ModelDecided(_Event):
+    """The model's answer to a ``model_requested``: one tool call, not yet validated.
+
+    Recorded once per request (compare-and-set on the log), so a crash after the model
+    answered never asks it again; the worker's next step validates it and acts."""
+
+    type: Literal["model_decided"] = "model_decided"
+    request_id: str
+    basis: int
+    """How many events the model saw (the request's ``basis``)."""
+    tool: str
+    arguments: dict[str, Any]
+    model: str
+    stop_reason: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    latency: float = 0.0
+    """Seconds from sending the request to its answer (retries included)."""
 
 
 RequestKind = Literal["approval", "question"]
@@ -246,6 +292,8 @@ Event = Annotated[
     | HumanResponse
     | RequestExpired
     | AgentMessage
+    | ModelRequested
+    | ModelDecided
     | Done
     | Paused
     | Resumed

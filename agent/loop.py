@@ -1,5 +1,9 @@
 """The agent loop: ask the model for one step, then let plain code decide (factor 8).
 
+Asking is two events: ``model_requested``, then ``model_decided`` (``agent.asking``); in the
+runtime a caller process records the second while no worker holds the thread, and the
+worker's next step acts on it.
+
 ``advance`` owns control flow. Every event it makes goes through ``record``, which
 the runtime implements as "persist, then fold", so a crash at any point leaves a
 thread that can be resumed from its log alone.
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from agent.context import system_prompt, user_prompt
+from agent.asking import decide, request_for
 from agent.definition import AgentSpec
 from agent.events import (
     Clock,
@@ -21,6 +25,7 @@ from agent.events import (
     Error,
     Event,
     HumanRequest,
+    ModelDecided,
     ProposedCall,
     ToolCall,
     ToolResult,
@@ -29,7 +34,7 @@ from agent.events import (
     utcnow,
 )
 from agent.expiry import deadline
-from agent.model import Model, ModelError, ModelRequest
+from agent.model import Model
 from agent.thread import Status, Thread, reduce
 from agent.tools import DoneForNow, InvalidArguments, RequestHumanInput, Tool
 
@@ -64,24 +69,16 @@ class Invalid:
 Decision = UseTool | AskHuman | Finish | Invalid
 
 
-def next_step(thread: Thread, agent: AgentSpec, model: Model) -> Decision:
-    """Ask the model for the next step and validate it. Never raises for bad model output."""
-    request = ModelRequest(
-        system=system_prompt(agent),
-        context=user_prompt(thread, agent.context_budget),
-        tools=[tool.schema() for tool in agent.all_tools()],
-        thread=thread,
-    )
-    try:
-        call = model.decide(request)
-    except ModelError as exc:
-        return Invalid(Error(source="model", message=str(exc)))
-    tool = agent.tool(call.tool)
+def judge(decided: ModelDecided, agent: AgentSpec) -> Decision:
+    """Validate the model's decision against the agent's tools. Never raises for bad model output."""
+    tool = agent.tool(decided.tool)
     if tool is None:
         known = ", ".join(t.name for t in agent.all_tools())
-        return Invalid(Error(source="arguments", message=f"unknown tool {call.tool!r}; use one of: {known}"))
+        return Invalid(
+            Error(source="arguments", message=f"unknown tool {decided.tool!r}; use one of: {known}")
+        )
     try:
-        arguments = tool.validate(call.arguments)
+        arguments = tool.validate(decided.arguments)
     except InvalidArguments as exc:
         return Invalid(Error(source="arguments", tool=tool.name, message=str(exc)))
     if isinstance(arguments, RequestHumanInput):
@@ -94,17 +91,19 @@ def next_step(thread: Thread, agent: AgentSpec, model: Model) -> Decision:
 def advance(
     thread: Thread,
     agent: AgentSpec,
-    model: Model,
+    model: Model | None,
     record: Record | None = None,
     max_steps: int | None = None,
     clock: Clock = utcnow,
     check: Check | None = None,
 ) -> Thread:
-    """Run until the thread waits for a human, finishes, pauses, or uses up its steps.
+    """Run until the thread waits for a human or the model, finishes, pauses, or uses up its steps.
 
-    ``clock`` gives "now" for the deadlines of human requests (see ``step``); ``check`` runs
-    before each step. A tool's run is also guarded by ``record``: its ``tool_call`` is
-    recorded (and, in the runtime, fenced by the lock) right before it runs."""
+    With ``model`` the loop asks it in this process; with None it records each request and
+    stops there, for a caller process to answer (``agent.asking``). ``clock`` gives "now" for
+    the deadlines of human requests (see ``step``); ``check`` runs before each step. A tool's
+    run is also guarded by ``record``: its ``tool_call`` is recorded (and, in the runtime,
+    fenced by the lock) right before it runs."""
     current = thread
 
     def fold(event: Event) -> Thread:
@@ -113,7 +112,7 @@ def advance(
         return current
 
     for _ in range(max_steps if max_steps is not None else agent.step_limit):
-        if current.status is not Status.RUNNING:
+        if not current.runnable:
             break
         if check is not None:
             check()
@@ -121,18 +120,22 @@ def advance(
     return current
 
 
-def step(thread: Thread, agent: AgentSpec, model: Model, record: Record, clock: Clock = utcnow) -> Thread:
+def step(
+    thread: Thread, agent: AgentSpec, model: Model | None, record: Record, clock: Clock = utcnow
+) -> Thread:
     """One step of a running thread: the switch, in one screen."""
     record = _stamping_deadlines(record, clock)
     if thread.open_call is not None:
         return _recover_interrupted(thread.open_call, agent, record)
     if thread.approved is not None:
         return _run_approved(thread.approved, agent, record)
-    if thread.events and isinstance(thread.events[-1], Trigger):
-        thread = _prefetch(thread, agent, record)
-    match next_step(thread, agent, model):
+    if thread.decided is None:
+        thread = _ask(thread, agent, model, record)
+        if thread.decided is None:  # a caller answers, or the model failed
+            return thread
+    match judge(thread.decided, agent):
         case Finish(message):
-            return record(Done(message=message, basis=len(thread.events)))
+            return record(Done(message=message, basis=thread.decided.basis))
         case AskHuman(question):
             return record(_question(agent, question))
         case UseTool(tool, arguments) if tool.policy.needs_approval:
@@ -142,6 +145,20 @@ def step(thread: Thread, agent: AgentSpec, model: Model, record: Record, clock: 
             return _run(tool, arguments, new_id(), agent, record)
         case Invalid(error):
             return _escalate_if_stuck(record(error), agent, record)
+
+
+def _ask(thread: Thread, agent: AgentSpec, model: Model | None, record: Record) -> Thread:
+    """Record a request for the model's next step; with ``model``, ask it and record its answer."""
+    if thread.consecutive_errors >= agent.error_limit and isinstance(thread.events[-1], Error):
+        return _escalate_if_stuck(thread, agent, record)  # a caller recorded the last model error
+    if isinstance(thread.events[-1], Trigger):
+        thread = _prefetch(thread, agent, record)
+    thread = record(request_for(thread, agent))
+    if model is None:
+        return thread
+    answer = decide(thread, agent, model)
+    thread = record(answer)
+    return _escalate_if_stuck(thread, agent, record) if isinstance(answer, Error) else thread
 
 
 def describe_call(call: ProposedCall) -> str:

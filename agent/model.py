@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agent.events import Usage
 from agent.thread import Thread
 
 
@@ -25,6 +26,10 @@ class ModelCall:
 
     tool: str
     arguments: dict[str, Any]
+    model: str = field(default="", compare=False)
+    """Which model answered, as the API named it (empty for scripted answers)."""
+    stop_reason: str | None = field(default=None, compare=False)
+    usage: Usage = field(default_factory=Usage, compare=False)
 
 
 class ModelError(Exception):
@@ -33,6 +38,20 @@ class ModelError(Exception):
 
 class ModelUnavailable(ModelError):
     """The model API failed even after the client's retries (outage, overload, auth)."""
+
+    def __init__(
+        self,
+        message: str,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        """Whether another try may succeed (overload, rate limit, 5xx, connection)."""
+        self.retry_after = retry_after
+        """Seconds the API asked to wait before the next try, if it said."""
+        self.status = status
 
 
 class ModelOutputInvalid(ModelError):
@@ -43,3 +62,22 @@ class Model(Protocol):
     def decide(self, request: ModelRequest) -> ModelCall:
         """Return the next tool call; raise ``ModelError`` when there is none to give."""
         ...
+
+
+class AsyncModel(Protocol):
+    """A model for the caller process, which holds many calls in flight on one event loop."""
+
+    async def decide(self, request: ModelRequest) -> ModelCall:
+        """Return the next tool call; raise ``ModelError`` when there is none to give."""
+        ...
+
+
+class Immediate:
+    """A ``Model`` that answers at once (scripted, no I/O) as an ``AsyncModel``: the caller runs
+    scripted agents on the same path as Anthropic ones."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    async def decide(self, request: ModelRequest) -> ModelCall:
+        return self.model.decide(request)

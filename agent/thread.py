@@ -27,6 +27,8 @@ from agent.events import (
     Forked,
     HumanRequest,
     HumanResponse,
+    ModelDecided,
+    ModelRequested,
     Paused,
     ProposedCall,
     RequestExpired,
@@ -68,6 +70,16 @@ class Thread(BaseModel):
     """A recorded ``tool_call`` with no result yet: running now, or interrupted."""
     consecutive_errors: int = 0
     paused: bool = False
+    deciding: ModelRequested | None = None
+    """A model request with no answer yet: a caller process holds it, and no worker advances
+    the thread until the answer (``model_decided`` or a model ``error``) is recorded."""
+    decided: ModelDecided | None = None
+    """The model's answer that the worker has not acted on yet."""
+
+    @property
+    def runnable(self) -> bool:
+        """Whether a worker has something to do: running, and not waiting on the model."""
+        return self.status is Status.RUNNING and self.deciding is None
 
     def to_json(self) -> str:
         """The thread as JSON: identity and events only; the rest is re-derived on load."""
@@ -136,11 +148,15 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
     match event:
         case Trigger():
             return {"status": Status.RUNNING} if thread.status in (Status.NEW, Status.DONE) else {}
+        case ModelRequested():
+            return {"deciding": event, "decided": None}
+        case ModelDecided() | Error() if event.request_id is not None:
+            return _answered(thread, event)
         case ToolCall():
             approved = thread.approved
             if approved is not None and approved.call_id == event.call_id:
                 approved = None
-            return {"open_call": event, "approved": approved}
+            return {"open_call": event, "approved": approved, **_ACTED}
         case ToolResult() | Error() if _stale_call(thread, event.call_id):
             return {}
         case ToolResult():
@@ -149,17 +165,24 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
             return {
                 **_close_call(thread, event.call_id),
                 "consecutive_errors": thread.consecutive_errors + 1,
+                **_ACTED,
             }
         case HumanRequest():
-            return {"pending": event}
+            return {"pending": event, **_ACTED}
         case HumanResponse():
             return _answer(thread, event)
         case RequestExpired():
             return _expire(thread, event)
         case Done(basis=basis) if basis is not None and thread.events.trigger_since(basis):
-            return {}
+            return {**_ACTED}
         case Done():
-            return {"status": Status.DONE, "pending": None, "approved": None, "consecutive_errors": 0}
+            return {
+                "status": Status.DONE,
+                "pending": None,
+                "approved": None,
+                "consecutive_errors": 0,
+                **_ACTED,
+            }
         case Paused():
             return {"paused": True}
         case Resumed():
@@ -169,9 +192,25 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
         case Failed():
             return {"status": Status.FAILED}
         case Forked():
-            return {"approved": None, "open_call": None}
+            # A request copied without its answer is asked again by the copy's worker.
+            return {"approved": None, "open_call": None, "deciding": None}
         case Context() | AgentMessage():
             return {}
+
+
+_ACTED = {"decided": None}
+"""What every event that acts on the model's decision changes: the decision is used up."""
+
+
+def _answered(thread: Thread, answer: ModelDecided | Error) -> dict[str, Any]:
+    """Apply the answer to the request the thread waits on; an answer to another request (a
+    late one, after the thread was forked or asked again) is kept but changes nothing."""
+    deciding = thread.deciding
+    if deciding is None or deciding.request_id != answer.request_id:
+        return {}
+    if isinstance(answer, ModelDecided):
+        return {"deciding": None, "decided": answer}
+    return {"deciding": None, "consecutive_errors": thread.consecutive_errors + 1}
 
 
 def _stale_call(thread: Thread, call_id: str | None) -> bool:

@@ -20,7 +20,7 @@ import redis
 import rq
 from rq import SimpleWorker, Worker
 
-from bench import long
+from bench import inflight, long
 from bench.chaos import FAULTS, broken, run_fault, table
 from bench.long import SIZES
 from bench.measure import Subject, measure
@@ -139,6 +139,33 @@ def _setup(connection: redis.Redis, load: float) -> str:
     server = connection.info("server")["redis_version"]
     cpus = os.cpu_count()
     return f"rq {rq.__version__}, redis-server {server}, {cpus} CPUs, load average at start {load:.1f}"
+
+
+@main.command("inflight")
+@click.option(
+    "--conversations",
+    "sizes",
+    multiple=True,
+    default=(100, 500),
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Conversations launched at once (repeat the option for several).",
+)
+@click.option(
+    "--delay", default=1.0, show_default=True, type=click.FloatRange(min=0), help="Seconds per model call."
+)
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
+def inflight_conversations(sizes: tuple[int, ...], delay: float, workers: int) -> None:
+    """Conversations x 2 slow model calls: Outerloop next to one asyncio process (exit 1 if one
+    conversation did not finish or a model call was made twice)."""
+    logs.configure(level=logging.WARNING)
+    runs = []
+    for size in sizes:
+        click.echo(f"measuring: {size} conversations", err=True)
+        runs.extend(inflight.measure(size, delay, workers))
+    click.echo(inflight.table(runs, delay))
+    if any(run.done < run.conversations or run.repeated for run in runs):
+        raise SystemExit(1)
 
 
 def _count(flag: str, default: int, what: str) -> Callable[[FC], FC]:

@@ -102,6 +102,16 @@ def worker(burst: bool, processes: int) -> None:
 
 
 @main.command()
+@click.option("--burst", is_flag=True, help="Answer the requests waiting now, then exit.")
+@friendly_errors
+def caller(burst: bool) -> None:
+    """Answer the threads' model requests, many in flight at once."""
+    from bot.caller import call
+
+    call(_runtime(), burst=burst)
+
+
+@main.command()
 @friendly_errors
 def scheduler() -> None:
     """Launch scheduled threads, expire overdue human requests, re-queue stalled threads."""

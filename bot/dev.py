@@ -19,7 +19,7 @@ import redis
 
 from bot.settings import DEV_REDIS_URL_FILE, STATE_DIR, Settings
 
-PROCESSES = ("web", "worker", "scheduler", "smtp")
+PROCESSES = ("web", "worker", "caller", "scheduler", "smtp")
 DEV_PERSON = "dev@localhost"
 """Who the printed console link signs in when no approvers are set (then anyone may answer)."""
 DEV_LINK_TTL = 24 * 3600

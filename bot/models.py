@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import structlog
 
-from agent.anthropic_model import AnthropicModel
+from agent.anthropic_model import AsyncAnthropicModel
 from agent.definition import AgentCannotRun, AgentSpec
-from agent.model import Model
+from agent.model import AsyncModel, Immediate
 from agent.scripted_model import ScriptedModel
 from bot.settings import Settings
 
@@ -17,16 +17,30 @@ class NoModel(AgentCannotRun):
     """Neither an API key nor a script is available for an agent."""
 
 
-def model_for(agent: AgentSpec, settings: Settings) -> Model:
+def model_for(agent: AgentSpec, settings: Settings) -> AsyncModel:
+    """The model the caller process asks for ``agent``: Anthropic with a key, else its script."""
     if settings.anthropic_api_key:
         chosen = agent.model
-        return AnthropicModel(
+        return AsyncAnthropicModel(
             api_key=settings.anthropic_api_key,
             model=chosen.name or settings.outerloop_model,
             base_url=settings.anthropic_base_url,
             max_tokens=chosen.max_tokens or 1024,
             sampling=chosen.sampling,
         )
+    check_model(agent, settings)
+    assert agent.script is not None, "check_model said the agent has a script"
+    log.info("model.scripted", agent=agent.name, script=str(agent.script))
+    return Immediate(ScriptedModel.from_file(agent.script))
+
+
+def check_model(agent: AgentSpec, settings: Settings) -> None:
+    """Raise ``NoModel`` if no model can answer ``agent``: no API key, and no script to play.
+
+    Workers check this without building a model (only callers ask one), so that a thread
+    whose agent cannot run fails at once, saying what to fix."""
+    if settings.anthropic_api_key:
+        return
     if agent.script is None:
         raise NoModel(
             f"agent {agent.name} cannot run: ANTHROPIC_API_KEY is not set and the agent has no "
@@ -34,5 +48,8 @@ def model_for(agent: AgentSpec, settings: Settings) -> Model:
         )
     if not agent.script.is_file():
         raise NoModel(f"agent {agent.name} cannot run: its script {agent.script} does not exist")
-    log.info("model.scripted", agent=agent.name, script=str(agent.script))
-    return ScriptedModel.from_file(agent.script)
+
+
+def model_name(settings: Settings) -> str:
+    """The model's name for concurrency limits: the configured model, or ``scripted``."""
+    return settings.outerloop_model if settings.anthropic_api_key else "scripted"

@@ -17,7 +17,7 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from agent.definition import AgentSpec, Registry
+from agent.definition import Registry
 from agent.events import (
     Cancelled,
     Clock,
@@ -39,7 +39,6 @@ from agent.model import Model
 from agent.thread import FINAL, Status, Thread, fork, may_answer
 from bot import outbox
 from bot.agents import load_registry
-from bot.models import model_for
 from bot.outbound import outbound_channels
 from bot.settings import Settings
 from bot.store import Appended, Store, ThreadExists, ThreadNotFound, key
@@ -71,7 +70,7 @@ class Runtime:
     outbound: dict[str, Outbound] = field(default_factory=dict)
     """Each channel's outbound side, by the channel name in a trigger's origin."""
     models: dict[str, Model] = field(default_factory=dict)
-    """Models by agent name; filled from settings on first use unless given."""
+    """Models by agent name that the caller answers with instead of the configured one (tests)."""
     clock: Clock = field(default=utcnow)
     """"Now" for the deadlines of human requests; tests pass a clock they control."""
 
@@ -96,11 +95,6 @@ class Runtime:
     @cached_property
     def outbound_queue(self) -> Queue:
         return Queue(outbox.QUEUE, connection=self.connection)
-
-    def model(self, agent: AgentSpec) -> Model:
-        if agent.name not in self.models:
-            self.models[agent.name] = model_for(agent, self.settings)
-        return self.models[agent.name]
 
     def enqueue(self, thread_id: str) -> bool:
         """Queue an advance job for the thread, unless one is queued, scheduled or not yet started;

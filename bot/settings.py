@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     """Seconds a delivery may stay owed before the sweeps take its job for lost and queue it again."""
     retention_days: float | None = Field(default=None, gt=0, alias="OUTERLOOP_RETENTION_DAYS")
     """Days an ended (done, failed, cancelled) thread is kept; unset: kept for good."""
+    model_concurrency: int = Field(default=100, gt=0, alias="OUTERLOOP_MODEL_CONCURRENCY")
+    """Model calls one caller process keeps in flight per model."""
+    agent_concurrency: int = Field(default=100, gt=0, alias="OUTERLOOP_AGENT_CONCURRENCY")
+    """Model calls one caller process keeps in flight per agent."""
+    caller_capacity: int = Field(default=500, gt=0, alias="OUTERLOOP_CALLER_CAPACITY")
+    """Model requests one caller process holds at once (in flight or waiting for a limit)."""
+    model_rpm: float | None = Field(default=None, gt=0, alias="OUTERLOOP_MODEL_RPM")
+    """Model calls a minute for the API key, all caller processes together; unset: no limit."""
+    model_retries: int = Field(default=5, ge=0, alias="OUTERLOOP_MODEL_RETRIES")
+    """Tries after a 429, 529, 5xx or lost connection before the call counts as a model error."""
     log_format: str = Field(default="console", alias="OUTERLOOP_LOG_FORMAT")
     request_ttl: float | None = Field(default=None, gt=0, alias="OUTERLOOP_REQUEST_TTL")
     """Seconds the bundled agents' human requests wait before a reminder, an escalation or a

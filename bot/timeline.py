@@ -16,6 +16,8 @@ from agent.events import (
     Forked,
     HumanRequest,
     HumanResponse,
+    ModelDecided,
+    ModelRequested,
     Paused,
     RequestExpired,
     Resumed,
@@ -75,6 +77,11 @@ def describe(event: Event) -> str:
             return f"copied from thread {source} at event {kept}; its approvals do not carry over"
         case Failed(reason=reason):
             return reason
+        case ModelRequested(agent=agent, version=version, basis=basis):
+            return f"asked the model ({agent} {version}, {basis} events)"
+        case ModelDecided(tool=tool, arguments=arguments, model=model, latency=latency, usage=usage):
+            how = f"{model or 'scripted'}, {latency:g} s, {usage.input_tokens} in, {usage.output_tokens} out"
+            return f"{tool} {json.dumps(arguments, sort_keys=True)} ({how})"
 
 
 def _shorten(text: str) -> str:

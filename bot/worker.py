@@ -2,7 +2,9 @@
 
 A job locks the thread (one worker per thread), loads its events, lets the kernel
 loop run with a ``record`` that persists each event, fenced by the lock, before folding
-it, and lets go; if events arrived meanwhile it runs again before unlocking.
+it, and lets go; if events arrived meanwhile it runs again before unlocking. A job never
+waits on the model: it records ``model_requested``, posts the thread to the callers
+(``bot.caller``) and lets go; the caller's answer wakes the thread again.
 Infrastructure failures raise, and RQ retries the job with backoff.
 
 A tool call left open by another holder is not touched while that holder may be alive
@@ -19,14 +21,15 @@ import redis
 import structlog
 from rq import get_current_job
 
+from agent.asking import model_request, request_for
 from agent.definition import AgentCannotRun, UnknownAgent
-from agent.events import Error, Event, Failed, Origin, ToolCall, ToolResult, Trigger
-from agent.loop import advance, next_step
-from agent.model import ModelCall, ModelError, ModelRequest
+from agent.events import Error, Event, Failed, ModelRequested, Origin, ToolCall, ToolResult, Trigger
+from agent.loop import advance
 from agent.thread import Status, Thread, reduce
-from bot import liveness
+from bot import liveness, model_queue
 from bot.liveness import Holder
 from bot.lock import ThreadLock
+from bot.models import check_model
 from bot.pool import Pool
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -70,6 +73,9 @@ def advance_thread(rt: Runtime, thread_id: str) -> Thread | None:
         with lock:
             while True:
                 thread = rt.store.load(thread_id)
+                if thread.deciding is not None:
+                    # A caller answers it and wakes the thread; posting again finds a lost post.
+                    model_queue.post(rt.connection, thread_id)
                 if _running_elsewhere(rt, thread, me):
                     # The recovery sweeps look again every sweep interval while it stays so.
                     return thread
@@ -79,7 +85,7 @@ def advance_thread(rt: Runtime, thread_id: str) -> Thread | None:
     except LockLost:
         log.warning("thread.lock_lost", thread_id=thread_id)
         return None
-    if thread.status is Status.RUNNING and thread.open_call is None:
+    if thread.runnable and thread.open_call is None:
         # Step budget used up: queue behind other threads instead of hogging a worker.
         rt.enqueue(thread_id)
     return thread
@@ -123,17 +129,19 @@ def _run(rt: Runtime, thread: Thread, lock: ThreadLock) -> Thread:
                 rt.record_late(thread.id, event)
             raise
         log.info("event.recorded", thread_id=current.id, event_type=event.type, status=current.status.value)
+        if isinstance(event, ModelRequested):
+            model_queue.post(rt.connection, thread.id)
         return current
 
     try:
         spec = rt.agents.get(thread.agent)
-        model = rt.model(spec)
+        check_model(spec, rt.settings)
         spec.ensure_runnable()
     except (UnknownAgent, AgentCannotRun) as exc:
         # Retrying cannot help until a person fixes the deployment: fail once, saying what to fix.
         log.warning("thread.cannot_run", thread_id=thread.id, reason=str(exc))
         return record(Failed(reason=str(exc)))
-    return advance(thread, spec, model, record=record, clock=rt.clock, check=lock.check)
+    return advance(thread, spec, None, record=record, clock=rt.clock, check=lock.check)
 
 
 def _append(rt: Runtime, thread: Thread, event: Event, lock: ThreadLock) -> Thread:
@@ -174,12 +182,12 @@ def work(rt: Runtime, processes: int = 2, burst: bool = False) -> None:
 
 
 def prepare(rt: Runtime) -> None:
-    """Build each agent's model and render one request for it, once, before the pool forks.
+    """Render one model request for each agent, once, before the pool forks.
 
-    Whatever a worker process builds on first use (the model, the prompt templates,
-    pydantic's JSON-schema machinery, the bound logger) would otherwise be built again in
-    each child, and again in each child that replaces a dead one; done here, every child
-    inherits it.
+    Whatever a worker process builds on first use (the prompt templates, pydantic's
+    JSON-schema machinery, the bound logger) would otherwise be built again in each child,
+    and again in each child that replaces a dead one; done here, every child inherits it.
+    Workers build no model: callers ask it.
     """
     for spec in rt.agents:
         rehearsal = reduce(
@@ -187,16 +195,9 @@ def prepare(rt: Runtime) -> None:
             Trigger(text="rehearsal", origin=Origin(channel="worker", sender="worker")),
         )
         try:
-            rt.model(spec)
-            next_step(rehearsal, spec, _Declining())
+            spec.ensure_runnable()
+            model_request(rehearsal, spec, request_for(rehearsal, spec))
         except AgentCannotRun as exc:
             # Not fatal at start-up: each of the agent's threads fails, saying why (``_run``).
             log.warning("worker.agent_cannot_run", agent=spec.name, reason=str(exc))
     log.info("worker.prepared", agents=[spec.name for spec in rt.agents])
-
-
-class _Declining:
-    """A model that gives no answer, so that ``next_step`` renders a request and stops there."""
-
-    def decide(self, request: ModelRequest) -> ModelCall:
-        raise ModelError("rehearsal: no answer wanted")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
@@ -43,6 +44,8 @@ class Reply:
     """JSON, or text sent as is (to play a proxy or a wrong server)."""
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    delay: float = 0.0
+    """Seconds the server takes before it answers, as a model thinking would."""
 
 
 @dataclass(frozen=True)
@@ -143,5 +146,6 @@ class _Handler(QuietHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         headers = {name.lower(): value for name, value in self.headers.items()}
         reply = self.fake._answer(RecordedRequest(self.path, headers, body))
+        time.sleep(reply.delay)
         payload = (reply.body if isinstance(reply.body, str) else json.dumps(reply.body)).encode()
         self.reply(reply.status, payload, reply.content_type, reply.headers)

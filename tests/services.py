@@ -144,13 +144,15 @@ def cli_args(command: str) -> tuple[str, ...]:
 
 
 OUTERLOOP_WORKER = cli_args("worker")
+OUTERLOOP_CALLER = cli_args("caller")
 
 
 class Workers:
     """Worker processes, each in its own process group so a test can SIGKILL it whole.
 
     They run ``outerloop worker`` unless ``args`` name another module (the benchmark runs
-    plain ``rq worker`` processes for its baseline).
+    plain ``rq worker`` processes for its baseline). Starting ``outerloop worker``s also
+    starts an ``outerloop caller`` unless one runs: workers never ask the model themselves.
     """
 
     def __init__(
@@ -161,24 +163,34 @@ class Workers:
         """Where the processes' output goes (pytest shows it with a failure); None discards it."""
         self.args = tuple(args)
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.callers: list[subprocess.Popen[bytes]] = []
+        """The ``outerloop caller`` processes among ``processes``."""
 
-    def start(self, count: int = 1, args: Sequence[str] | None = None) -> None:
-        """Start ``count`` processes of ``args`` (default: the pool's command)."""
+    def start(self, count: int = 1, args: Sequence[str] | None = None) -> list[subprocess.Popen[bytes]]:
+        """Start ``count`` processes of ``args`` (default: the pool's command); returns them."""
+        args = tuple(args) if args else self.args
         with self.log.open("ab") if self.log else open(os.devnull, "wb") as log:
-            self._spawn(count, tuple(args) if args else self.args, log)
+            started = self._spawn(count, args, log)
+            if args == OUTERLOOP_WORKER and not self.callers:
+                self._spawn(1, OUTERLOOP_CALLER, log)
+        return started
 
-    def _spawn(self, count: int, args: tuple[str, ...], log: BinaryIO) -> None:
-        for _ in range(count):
-            self.processes.append(
-                subprocess.Popen(
-                    [sys.executable, *args],
-                    env=self.env,
-                    cwd=REPO,
-                    start_new_session=True,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+    def _spawn(self, count: int, args: tuple[str, ...], log: BinaryIO) -> list[subprocess.Popen[bytes]]:
+        started = [self._popen(args, log) for _ in range(count)]
+        self.processes.extend(started)
+        if args == OUTERLOOP_CALLER:
+            self.callers.extend(started)
+        return started
+
+    def _popen(self, args: tuple[str, ...], log: BinaryIO) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, *args],
+            env=self.env,
+            cwd=REPO,
+            start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def kill_all(self) -> None:
         """SIGKILL every process with all its descendants, as a crashed machine would."""
@@ -195,6 +207,8 @@ class Workers:
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
         process.wait()
         self.processes.remove(process)
+        if process in self.callers:
+            self.callers.remove(process)
 
     def owner_of(self, pid: int) -> subprocess.Popen[bytes] | None:
         """The process of this pool that ``pid`` descends from (a worker process's supervisor), if any."""
@@ -211,6 +225,7 @@ class Workers:
             except subprocess.TimeoutExpired:
                 self.kill_all()
         self.processes.clear()
+        self.callers.clear()
 
 
 def children_of(pid: int) -> list[int]:

@@ -28,6 +28,8 @@ from agent.events import (
     Failed,
     HumanRequest,
     HumanResponse,
+    ModelDecided,
+    ModelRequested,
     Origin,
     Paused,
     ProposedCall,
@@ -69,6 +71,8 @@ class _History:
 
     call_ids: list[str] = field(default_factory=list)
     requests: list[HumanRequest] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)
+    """Model request ids."""
 
 
 def _earlier_or_unknown(draw: st.DrawFn, earlier: list[str]) -> str:
@@ -104,6 +108,28 @@ def _error(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
         message=draw(texts),
         tool=draw(st.none() | st.sampled_from(TOOLS)),
         call_id=_earlier_or_unknown(draw, history.call_ids) if draw(st.booleans()) else None,
+    )
+
+
+def _model_requested(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    request_id = draw(ids)
+    history.asked.append(request_id)
+    return ModelRequested(
+        **stamp, request_id=request_id, agent="deploy", version="v1", basis=draw(st.integers(0, 30))
+    )
+
+
+def _model_answer(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) -> Event:
+    request_id = _earlier_or_unknown(draw, history.asked)
+    if draw(st.booleans()):
+        return Error(**stamp, source="model", message=draw(texts), request_id=request_id)
+    return ModelDecided(
+        **stamp,
+        request_id=request_id,
+        basis=draw(st.integers(0, 30)),
+        tool=draw(st.sampled_from(TOOLS)),
+        arguments=draw(arguments),
+        model="claude-test",
     )
 
 
@@ -190,6 +216,8 @@ _Builder = Callable[[st.DrawFn, _History, dict[str, Any]], Event]
 _ONGOING: tuple[_Builder, ...] = (
     _trigger,
     _context,
+    _model_requested,
+    _model_answer,
     _tool_call,
     _tool_result,
     _error,

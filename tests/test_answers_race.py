@@ -9,13 +9,13 @@ from pathlib import Path
 from agent.events import HumanRequest, HumanResponse, ToolCall
 from agent.thread import Status
 from bot.runtime import Runtime
-from bot.worker import advance_thread
 from channels.gateway import Conflict
+from tests.answering import advance_and_answer
 
 
 def awaiting_approval(runtime: Runtime) -> tuple[str, str]:
     thread_id = runtime.launch("deploy", "ship the latest").thread.id
-    asked = advance_thread(runtime, thread_id)
+    asked = advance_and_answer(runtime, thread_id)
     assert asked is not None and asked.pending is not None
     return thread_id, asked.pending.request_id
 
@@ -52,7 +52,7 @@ def test_of_racing_approve_and_reject_exactly_one_is_accepted(runtime: Runtime) 
 def test_a_fork_after_an_approval_asks_for_the_approval_again(runtime: Runtime, deploy_log: Path) -> None:
     thread_id, request_id = awaiting_approval(runtime)
     runtime.respond(thread_id, request_id, "alice", approved=True)
-    done = advance_thread(runtime, thread_id)
+    done = advance_and_answer(runtime, thread_id)
     assert done is not None and done.status is Status.DONE
     assert len(deploy_log.read_text().splitlines()) == 1
     after_approval = 1 + next(i for i, e in enumerate(done.events) if isinstance(e, HumanResponse))
@@ -61,12 +61,12 @@ def test_a_fork_after_an_approval_asks_for_the_approval_again(runtime: Runtime, 
     assert copy.status is Status.AWAITING_HUMAN and copy.approved is None
     assert copy.pending is not None and copy.pending.kind == "approval"
     assert "Approvals do not carry over" in copy.pending.text
-    waiting = advance_thread(runtime, copy.id)
+    waiting = advance_and_answer(runtime, copy.id)
     assert waiting is not None and waiting.status is Status.AWAITING_HUMAN
     assert len(deploy_log.read_text().splitlines()) == 1, "the fork did not deploy on the source's approval"
 
     runtime.respond(copy.id, copy.pending.request_id, "alice", approved=True)
-    finished = advance_thread(runtime, copy.id)
+    finished = advance_and_answer(runtime, copy.id)
     assert finished is not None and finished.status is Status.DONE
     assert len(deploy_log.read_text().splitlines()) == 2
 
@@ -76,7 +76,7 @@ def test_a_fork_in_the_middle_of_a_call_asks_before_running_it_again(
 ) -> None:
     thread_id, request_id = awaiting_approval(runtime)
     runtime.respond(thread_id, request_id, "alice", approved=True)
-    done = advance_thread(runtime, thread_id)
+    done = advance_and_answer(runtime, thread_id)
     assert done is not None
     mid_call = 1 + next(
         i for i, e in enumerate(done.events) if isinstance(e, ToolCall) and e.tool == "deploy"

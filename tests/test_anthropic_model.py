@@ -18,8 +18,17 @@ from pydantic import BaseModel, Field
 from agent.anthropic_model import AnthropicModel
 from agent.context import system_prompt, user_prompt
 from agent.definition import AgentSpec
-from agent.events import Error, HumanRequest, Origin, ToolCall, ToolResult, Trigger
-from agent.loop import advance, next_step
+from agent.events import (
+    Error,
+    HumanRequest,
+    ModelDecided,
+    ModelRequested,
+    Origin,
+    ToolCall,
+    ToolResult,
+    Trigger,
+)
+from agent.loop import advance
 from agent.model import ModelCall, ModelOutputInvalid, ModelRequest, ModelUnavailable
 from agent.thread import Status, Thread, reduce
 from agent.tools import NEEDS_APPROVAL, READ_ONLY, Tool
@@ -139,7 +148,7 @@ def test_request_carries_model_cached_system_prompt_context_tools_and_key(
     thread = started()
     fake.script(tool_use_reply("look_up_service", {"name": "api", "lines": 5}))
 
-    next_step(thread, agent, model)
+    advance(thread, agent, model, max_steps=1)
 
     [request] = fake.requests
     assert request.path == "/v1/messages"
@@ -307,7 +316,7 @@ def test_three_outages_in_a_row_escalate_to_a_human(
     thread = advance(started(), agent, model)
 
     assert thread.status is Status.AWAITING_HUMAN
-    assert [type(e) for e in thread.events] == [Trigger, *[Error] * outages, HumanRequest]
+    assert [type(e) for e in thread.events] == [Trigger, *[ModelRequested, Error] * outages, HumanRequest]
     assert thread.pending is not None and thread.pending.kind == "question"
     assert "529: Overloaded" in thread.pending.text
     assert len(fake.requests) == (MAX_RETRIES + 1) * outages
@@ -324,7 +333,16 @@ def test_safe_tool_runs_but_the_approval_tool_waits_for_a_human(
     thread = advance(started(), agent, model)
 
     assert thread.status is Status.AWAITING_HUMAN
-    assert [type(e) for e in thread.events] == [Trigger, ToolCall, ToolResult, HumanRequest]
+    assert [type(e) for e in thread.events] == [
+        Trigger,
+        ModelRequested,
+        ModelDecided,
+        ToolCall,
+        ToolResult,
+        ModelRequested,
+        ModelDecided,
+        HumanRequest,
+    ]
     request = thread.pending
     assert request is not None and request.kind == "approval" and request.call is not None
     assert (request.call.tool, request.call.arguments) == ("restart_service", {"name": "api"})

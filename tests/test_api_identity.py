@@ -13,7 +13,7 @@ from bot.api_tokens import ApiTokens
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.web import create_app
-from bot.worker import advance_thread
+from tests.answering import advance_and_answer
 from tests.services import free_port, serve
 from tests.test_cli import outerloop
 
@@ -40,7 +40,7 @@ def api(runtime: Runtime) -> Iterator[httpx.Client]:
 def waiting_thread(api: httpx.Client, runtime: Runtime, headers: dict[str, str] = SHARED) -> tuple[str, str]:
     """A deploy thread waiting for approval: its id and the pending request's id."""
     thread_id = api.post("/threads", headers=headers, json={"agent": "deploy", "text": "ship"}).json()["id"]
-    thread = advance_thread(runtime, thread_id)
+    thread = advance_and_answer(runtime, thread_id)
     assert thread is not None and thread.pending is not None
     return thread_id, thread.pending.request_id
 

@@ -9,8 +9,8 @@ import pytest
 from agent.events import Trigger
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.worker import advance_thread
 from channels.gateway import NotAllowed
+from tests.answering import advance_and_answer
 from tests.channel_helpers import RecordingChannel, run_deliveries, said
 
 
@@ -44,14 +44,14 @@ def test_requests_and_decisions_are_delivered_through_the_threads_channel(runtim
     channel = RecordingChannel()
     runtime.outbound["test"] = channel
     thread_id = runtime.converse("test:r1", "deploy", said("ship it")).thread.id
-    thread = advance_thread(runtime, thread_id)
+    thread = advance_and_answer(runtime, thread_id)
     assert thread is not None and thread.pending is not None
     run_deliveries(runtime)
     assert channel.shown == [("human_request", None)]
     assert runtime.thread_of("test:reply-to-msg-1") == thread_id, "replies to the request continue the thread"
 
     runtime.respond(thread_id, thread.pending.request_id, "U1", approved=True)
-    advance_thread(runtime, thread_id)
+    advance_and_answer(runtime, thread_id)
     run_deliveries(runtime)
     # The decision is shown on the request's own message, found again by its receipt.
     assert channel.shown[1] == ("human_response", {"message": "msg-1", "route": "test:reply-to-msg-1"})
@@ -70,7 +70,7 @@ def test_the_trigger_that_starts_a_thread_is_delivered_too(runtime: Runtime) -> 
 
 def test_threads_from_channels_without_an_outbound_side_queue_no_deliveries(runtime: Runtime) -> None:
     thread_id = runtime.launch("deploy", "ship it").thread.id
-    advance_thread(runtime, thread_id)
+    advance_and_answer(runtime, thread_id)
     assert runtime.outbound_queue.count == 0
 
 
@@ -78,7 +78,7 @@ def test_a_channel_may_answer_for_a_member_of_a_listed_group(settings: Settings)
     settings.approvers = ("S-ops",)
     runtime = Runtime.from_settings(settings)
     thread_id = runtime.converse("test:r1", "deploy", said("ship it")).thread.id
-    thread = advance_thread(runtime, thread_id)
+    thread = advance_and_answer(runtime, thread_id)
     assert thread is not None and thread.pending is not None
     with pytest.raises(NotAllowed, match="U7 may not answer"):
         runtime.respond(thread_id, thread.pending.request_id, "U7", approved=True)

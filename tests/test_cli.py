@@ -35,6 +35,7 @@ def test_help_lists_every_command() -> None:
         "dev",
         "web",
         "worker",
+        "caller",
         "scheduler",
         "smtp",
         "launch",
@@ -50,17 +51,24 @@ def test_help_lists_every_command() -> None:
         assert re.search(rf"^\s+{command}\s", text, re.MULTILINE), command
 
 
+def work_in_bursts(env: dict[str, str]) -> None:
+    """Workers and callers in turn, until the deploy thread (two model calls a run) is settled."""
+    for _ in range(3):
+        outerloop("worker", "--burst", env=env)
+        outerloop("caller", "--burst", env=env)
+
+
 def test_launch_show_respond_and_control_a_thread(env: dict[str, str]) -> None:
     thread_id = outerloop("launch", "ship the latest", env=env).strip()
     assert re.fullmatch(r"[0-9a-f]{32}", thread_id)
-    outerloop("worker", "--burst", env=env)
+    work_in_bursts(env)
     timeline = outerloop("show", thread_id, env=env)
     assert "status=awaiting_human" in timeline
     assert 'approval: deploy(tag="v1.1.0", environment="staging")' in timeline
     assert f"outerloop respond {thread_id} --approve" in timeline
 
     assert outerloop("respond", thread_id, "--approve", "--as", "alice", env=env).strip().endswith("running")
-    outerloop("worker", "--burst", env=env)
+    work_in_bursts(env)
     assert "status=done" in outerloop("show", thread_id, env=env)
     assert '"status": "done"' in outerloop("show", thread_id, "--json", env=env)
     assert thread_id in outerloop("threads", "--status", "done", env=env)

@@ -11,7 +11,7 @@ from tests.services import REPO
 def test_every_procfile_process_is_an_outerloop_command() -> None:
     lines = (REPO / "Procfile").read_text().splitlines()
     processes = dict(line.split(": ", 1) for line in lines if line.strip())
-    assert set(processes) == {"web", "worker", "scheduler", "smtp"}
+    assert set(processes) == {"web", "worker", "caller", "scheduler", "smtp"}
     for name, command in processes.items():
         assert command == f"outerloop {name}"
         assert name in main.commands

@@ -20,7 +20,7 @@ from bot.liveness import Holder
 from bot.lock import ThreadLock
 from bot.runtime import Runtime
 from bot.store import LockLost, Store, key
-from bot.worker import advance_thread
+from tests.answering import advance_and_answer
 from tests.services import RedisServer, wait_for
 
 
@@ -99,7 +99,7 @@ def test_a_killed_horses_lock_is_taken_over_by_its_retried_job(runtime: Runtime)
     thread_id = runtime.launch("notes", "hello").thread.id
     dead_horse = Holder(Holder.here().worker, 1, "killed")  # same worker, another process
     runtime.connection.set(key("lock", thread_id), str(dead_horse), px=60_000)
-    thread = advance_thread(runtime, thread_id)
+    thread = advance_and_answer(runtime, thread_id)
     assert thread is not None and thread.status is Status.DONE
 
 
@@ -109,7 +109,7 @@ def test_an_open_call_whose_holder_is_alive_is_left_alone(runtime: Runtime) -> N
     liveness.vouch(runtime.connection, busy.worker, busy.pid, ttl=30)
     call = ToolCall(call_id="c1", tool="deploy", arguments={"tag": "v1.1.0", "environment": "staging"})
     runtime.store.append(thread, call.model_copy(update={"holder": str(busy)}))
-    waiting = advance_thread(runtime, thread.id)
+    waiting = advance_and_answer(runtime, thread.id)
     assert waiting is not None and waiting.open_call is not None
     assert [e.type for e in runtime.load(thread.id).events] == ["trigger", "tool_call"], "nothing written"
 
@@ -125,7 +125,7 @@ def test_an_open_call_whose_holder_is_gone_goes_to_a_human(runtime: Runtime) -> 
     gone = Holder("a-dead-worker", 4242, "deploying")
     call = ToolCall(call_id="c1", tool="deploy", arguments={"tag": "v1.1.0", "environment": "staging"})
     runtime.store.append(thread, call.model_copy(update={"holder": str(gone)}))
-    asked = advance_thread(runtime, thread.id)
+    asked = advance_and_answer(runtime, thread.id)
     assert asked is not None and asked.status is Status.AWAITING_HUMAN
     assert [e.type for e in asked.events][-2:] == ["error", "human_request"]
 
@@ -134,7 +134,7 @@ def test_a_late_result_of_a_call_taken_for_interrupted_is_kept_but_changes_nothi
     thread = runtime.launch("deploy", "ship it").thread
     call = ToolCall(call_id="c1", tool="deploy", arguments={"tag": "v1.1.0", "environment": "staging"})
     runtime.store.append(thread, call.model_copy(update={"holder": str(Holder("gone", 1, "x"))}))
-    asked = advance_thread(runtime, thread.id)
+    asked = advance_and_answer(runtime, thread.id)
     assert asked is not None and asked.pending is not None
     late = runtime.record_late(
         thread.id, ToolResult(call_id="c1", tool="deploy", output="deployed after all")

@@ -287,7 +287,13 @@ def test_prefetch_hooks_add_context_the_first_model_call_sees(tmp_path: Path) ->
     model = SequenceModel([DONE])
     thread = advance(started(), make_spec(tmp_path, prefetch=(nothing_to_add, on_call)), model)
 
-    assert [e.type for e in thread.events] == ["trigger", "context", "done"]
+    assert [e.type for e in thread.events] == [
+        "trigger",
+        "context",
+        "model_requested",
+        "model_decided",
+        "done",
+    ]
     assert '<context name="on_call">bob is on call</context>' in model.requests[0].context
 
 
@@ -301,7 +307,14 @@ def test_a_failing_prefetch_hook_becomes_an_error_event(tmp_path: Path) -> None:
         "prefetch",
         "ConnectionError: pager API down",
     )
-    assert [e.type for e in thread.events] == ["trigger", "error", "context", "done"]
+    assert [e.type for e in thread.events] == [
+        "trigger",
+        "error",
+        "context",
+        "model_requested",
+        "model_decided",
+        "done",
+    ]
     assert "pager API down" in model.requests[0].context
 
 
@@ -327,8 +340,14 @@ def test_record_receives_every_event_in_order(
     assert recorder.events == list(thread.events[1:])
     assert [e.type for e in recorder.events] == [
         "context",
+        "model_requested",
+        "model_decided",
         "tool_call",
         "tool_result",
+        "model_requested",
+        "model_decided",
         "error",
+        "model_requested",
+        "model_decided",
         "human_request",
     ]

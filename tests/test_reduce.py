@@ -18,6 +18,8 @@ from agent.events import (
     Failed,
     HumanRequest,
     HumanResponse,
+    ModelDecided,
+    ModelRequested,
     Paused,
     ProposedCall,
     RequestExpired,
@@ -274,3 +276,33 @@ def test_lookups_find_what_a_scan_of_the_events_finds(events: list[Event]) -> No
 def unchanged(before: Thread, after: Thread) -> bool:
     """Whether folding an event changed none of the fields ``reduce`` derives (bar ``ignored``)."""
     return derived(after) | {"ignored": None} == derived(before) | {"ignored": None}
+
+
+def test_a_thread_that_asked_the_model_waits_for_that_answer_and_the_answer_is_used_once() -> None:
+    asked = reduce(
+        reduce(Thread(id="t", agent="a"), trigger("hi")),
+        ModelRequested(request_id="r1", agent="a", version="v", basis=1),
+    )
+    assert asked.status is Status.RUNNING and not asked.runnable
+
+    other = ModelDecided(request_id="r0", basis=1, tool="done_for_now", arguments={}, model="m")
+    assert reduce(asked, other).deciding == asked.deciding, "an answer to another request changes nothing"
+
+    answer = ModelDecided(request_id="r1", basis=1, tool="done_for_now", arguments={}, model="m")
+    decided = reduce(asked, answer)
+    assert decided.runnable and decided.decided == answer and decided.deciding is None
+    assert reduce(decided, answer).decided == answer, (
+        "a second copy of the answer is kept but changes nothing"
+    )
+
+    finished = reduce(decided, Done(message="ok", basis=1))
+    assert finished.decided is None and finished.status is Status.DONE
+
+
+def test_a_model_error_closes_the_request_and_counts_as_an_error() -> None:
+    asked = reduce(
+        reduce(Thread(id="t", agent="a"), trigger("hi")),
+        ModelRequested(request_id="r1", agent="a", version="v", basis=1),
+    )
+    failed = reduce(asked, Error(source="model", message="529", request_id="r1"))
+    assert failed.runnable and failed.consecutive_errors == 1 and failed.decided is None

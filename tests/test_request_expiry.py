@@ -22,8 +22,8 @@ from bot.runtime import Runtime
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.timeline import timeline
-from bot.worker import advance_thread
 from channels.gateway import NotAllowed
+from tests.answering import advance_and_answer
 from tests.channel_helpers import RecordingChannel, run_deliveries, said
 
 T0 = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
@@ -66,7 +66,7 @@ def channel(rt: Runtime) -> RecordingChannel:
 
 def waiting_for_approval(rt: Runtime) -> Thread:
     thread_id = rt.converse("test:r1", "deploy", said("ship the latest")).thread.id
-    thread = advance_thread(rt, thread_id)
+    thread = advance_and_answer(rt, thread_id)
     rt.queue.empty()  # the launch's job, run just above
     assert thread is not None and thread.pending is not None and thread.pending.kind == "approval"
     return thread
@@ -100,7 +100,7 @@ def test_an_approval_that_expires_is_escalated_and_resumes_when_the_second_group
     with pytest.raises(NotAllowed, match="alice may not answer this request; approvers: carol"):
         rt.respond(thread.id, request_id, "alice", approved=True)
     rt.respond(thread.id, request_id, "carol", approved=True)
-    done = advance_thread(rt, thread.id)
+    done = advance_and_answer(rt, thread.id)
     assert done is not None and done.status is Status.DONE
     assert deploy_log.read_text().split() == ["v1.1.0", "staging"]
     assert rt.store.expiring(float("inf")) == [], "an answered request leaves the deadlines index"
@@ -115,7 +115,7 @@ def test_when_escalation_is_exhausted_the_request_times_out_and_the_agent_says_s
     assert rt.load(thread.id).status is Status.RUNNING
     assert rt.queue.count == 1, "the time-out wakes the thread"
 
-    done = advance_thread(rt, thread.id)
+    done = advance_and_answer(rt, thread.id)
     assert done is not None and done.status is Status.DONE
     assert done.events[-1].type == "done"
     assert "Nobody answered in time, so I did not deploy." in done.events[-1].model_dump()["message"]
@@ -163,7 +163,7 @@ def test_a_paused_threads_request_expires_only_after_it_is_resumed(rt: Runtime, 
 
 def test_requests_without_a_time_limit_are_not_indexed(runtime: Runtime) -> None:
     thread_id = runtime.launch("deploy", "ship the latest").thread.id
-    thread = advance_thread(runtime, thread_id)
+    thread = advance_and_answer(runtime, thread_id)
     assert thread is not None and thread.pending is not None and thread.pending.expires_at is None
     assert runtime.store.expiring(float("inf")) == []
 

@@ -9,13 +9,13 @@ import redis
 
 from agent.definition import AgentSpec, Registry
 from agent.events import Done, Error, Origin, ToolCall, Trigger
-from agent.scripted_model import ScriptedModel
 from agent.thread import Status, Thread
 from bot.agents.deploy import HERE as DEPLOY
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.worker import advance_thread, prepare
+from bot.worker import prepare
 from tests.agents import NOTES_KEY
+from tests.answering import advance_and_answer
 from tests.services import Workers, cli_args, wait_for
 
 
@@ -32,11 +32,11 @@ def test_a_thread_advances_in_process_to_an_approval_and_then_to_done(
     runtime: Runtime, deploy_log: Path
 ) -> None:
     thread_id = runtime.launch("deploy", "ship the latest").thread.id
-    thread = advance_thread(runtime, thread_id)
+    thread = advance_and_answer(runtime, thread_id)
     assert thread is not None and thread.status is Status.AWAITING_HUMAN
     assert thread.pending is not None
     runtime.respond(thread_id, thread.pending.request_id, "alice", approved=True)
-    thread = advance_thread(runtime, thread_id)
+    thread = advance_and_answer(runtime, thread_id)
     assert thread is not None and thread.status is Status.DONE
     assert deploy_log.read_text().split() == ["v1.1.0", "staging"]
 
@@ -48,7 +48,7 @@ def test_a_busy_thread_is_left_to_its_holder_who_runs_again(runtime: Runtime) ->
     thread_id = runtime.launch("notes", "first").thread.id
     holder = ThreadLock(runtime.connection, thread_id, Holder.here(), ttl=5)
     assert holder.acquire()
-    assert advance_thread(runtime, thread_id) is None  # busy: marks the thread wanted
+    assert advance_and_answer(runtime, thread_id) is None  # busy: marks the thread wanted
     assert holder.release_or_continue() is True  # so the holder must run again
     assert holder.release_or_continue() is False
     holder.__exit__(None, None, None)
@@ -56,7 +56,7 @@ def test_a_busy_thread_is_left_to_its_holder_who_runs_again(runtime: Runtime) ->
 
 def test_an_unknown_agent_fails_the_thread_with_the_reason(runtime: Runtime) -> None:
     runtime.store.create("orphan", "retired-agent", message("hello"))
-    thread = advance_thread(runtime, "orphan")
+    thread = advance_and_answer(runtime, "orphan")
     assert thread is not None and thread.status is Status.FAILED
     assert "retired-agent" in thread.events[-1].model_dump()["reason"]
 
@@ -119,11 +119,11 @@ def test_a_worker_killed_mid_tool_call_does_not_run_the_tool_twice(
 def test_pause_stops_a_thread_and_resume_continues_it(runtime: Runtime) -> None:
     thread_id = runtime.launch("deploy", "ship the latest").thread.id
     runtime.pause(thread_id, "alice", "wait for the freeze to end")
-    paused = advance_thread(runtime, thread_id)
+    paused = advance_and_answer(runtime, thread_id)
     assert paused is not None and paused.status is Status.PAUSED
     assert len(paused.events) == 2, "a paused thread takes no steps"
     runtime.resume(thread_id, "alice")
-    resumed = advance_thread(runtime, thread_id)
+    resumed = advance_and_answer(runtime, thread_id)
     assert resumed is not None and resumed.status is Status.AWAITING_HUMAN
 
 
@@ -139,17 +139,22 @@ def test_redis_connection_is_real(redis_url: str) -> None:
     assert redis.Redis.from_url(redis_url).ping()
 
 
-def test_prepare_builds_each_agents_model_and_stores_nothing(runtime: Runtime) -> None:
+def test_prepare_renders_each_agents_request_builds_no_model_and_stores_nothing(runtime: Runtime) -> None:
     prepare(runtime)
 
-    assert isinstance(runtime.models["deploy"], ScriptedModel)
+    assert runtime.models == {}, "workers never ask the model: callers do"
     assert runtime.connection.keys("*") == []
 
 
-def test_prepare_leaves_an_agent_without_a_model_to_fail_in_its_jobs(settings: Settings) -> None:
+def test_an_agent_without_a_model_gets_model_errors_and_then_a_human(settings: Settings) -> None:
     scriptless = AgentSpec(name="scriptless", description="no script", prompt=DEPLOY / "prompt.md")
     rt = Runtime(settings, redis.Redis.from_url(settings.require_redis_url()), Registry([scriptless]))
-
     prepare(rt)
+    thread_id = rt.launch("scriptless", "hello").thread.id
 
-    assert rt.models == {}
+    thread = advance_and_answer(rt, thread_id)
+
+    assert thread is not None and thread.status is Status.AWAITING_HUMAN
+    errors = [e for e in thread.events if isinstance(e, Error)]
+    assert len(errors) == scriptless.error_limit and all(e.source == "model" for e in errors)
+    assert "ANTHROPIC_API_KEY" in errors[0].message

@@ -2,7 +2,8 @@
 
 It starts a private redis-server, ``outerloop web`` and a worker, makes a few deploy threads
 (one done, two waiting for approval), and photographs the inbox, a finished thread and a
-waiting thread at phone width with Debian's Chromium, into ``tests/console/images/`` (the top level of the repository is fixed).
+waiting thread at phone width with Debian's Chromium, into ``tests/console/images/`` (the top
+level of the repository is fixed).
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ from agent.model import ModelCall
 from agent.scripted_model import SequenceModel
 from agent.thread import Status
 from bot.runtime import Runtime
-from bot.worker import advance_thread
 from channels.email.addresses import split_tag, tagged
 from channels.email.server import InboxServer
+from tests.answering import advance_and_answer
 from tests.channel_helpers import run_deliveries
 from tests.email_channel.conftest import ALICE, INBOX
 from tests.email_channel.servers import Captured, Relay, mail, send
@@ -24,7 +24,7 @@ from tests.email_channel.servers import Captured, Relay, mail, send
 
 def step(runtime: Runtime, thread_id: str) -> None:
     """What a worker does: advance the thread, then deliver what it has to show."""
-    advance_thread(runtime, thread_id)
+    advance_and_answer(runtime, thread_id)
     run_deliveries(runtime)
 
 

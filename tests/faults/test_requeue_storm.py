@@ -42,8 +42,9 @@ def test_sweeps_queue_at_most_one_job_per_thread_and_the_workers_then_drain_them
     )
 
     system.workers.start(2)
+    # Three advance jobs a thread (each model answer wakes it again), each in a forked horse.
     wait_for(
         lambda: len(rt.store.ids(Status.AWAITING_HUMAN)) == THREADS,
         f"all {THREADS} threads to ask for approval",
-        timeout=120,
+        timeout=300,
     )

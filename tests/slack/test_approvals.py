@@ -12,8 +12,8 @@ import pytest
 from agent.events import HumanResponse
 from agent.thread import Status, Thread
 from bot.runtime import Runtime
-from bot.worker import advance_thread
 from channels.slack.blocks import REASON_VIEW
+from tests.answering import advance_and_answer
 from tests.fake_slack import FakeSlack
 from tests.services import wait_for
 from tests.slack.signed import (
@@ -32,7 +32,7 @@ from tests.slack.signed import (
 
 def run(runtime: Runtime, thread_id: str) -> Thread:
     """What a worker does: advance the thread, then deliver what people should see."""
-    thread = advance_thread(runtime, thread_id)
+    thread = advance_and_answer(runtime, thread_id)
     assert thread is not None
     deliver_all(runtime)
     return thread

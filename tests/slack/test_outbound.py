@@ -11,9 +11,9 @@ from slack_sdk.errors import SlackApiError
 from agent.events import AgentMessage, Failed, HumanRequest, Origin
 from agent.thread import Status, Thread
 from bot.runtime import Runtime
-from bot.worker import advance_thread
 from channels.slack.blocks import MESSAGE_LIMIT
 from channels.slack.inbound import route_key
+from tests.answering import advance_and_answer
 from tests.fake_slack import TEAM, FakeSlack, error, rate_limited
 from tests.slack.signed import ALICE, CHANNEL, SignedSlack, deliver_all, mention, message
 
@@ -132,7 +132,7 @@ def test_a_thread_a_schedule_started_posts_at_the_top_and_continues_in_the_slack
     thread_id = runtime.launch("deploy", "deploy the latest", origin=origin).thread.id
     deliver_all(runtime)
     assert not fake_slack.calls_to("reactions.add"), "no Slack message started this thread"
-    thread = advance_thread(runtime, thread_id)
+    thread = advance_and_answer(runtime, thread_id)
     assert thread is not None and thread.status is Status.AWAITING_HUMAN
     deliver_all(runtime)
     [request_post] = fake_slack.posts()
@@ -143,7 +143,7 @@ def test_a_thread_a_schedule_started_posts_at_the_top_and_continues_in_the_slack
     assert slack.event(reply).status_code == 200
     assert [e.type for e in runtime.load(thread_id).events][-1] == "trigger", "the reply joined the thread"
     slack.approve({**request_post, "thread_ts": None}, ALICE)
-    advance_thread(runtime, thread_id)
+    advance_and_answer(runtime, thread_id)
     deliver_all(runtime)
     done = fake_slack.posts()[-1]
     assert done["text"].startswith("Deployed.") and done["thread_ts"] == request_post["ts"]

@@ -9,9 +9,9 @@ import pytest
 from agent.events import HumanResponse, Trigger
 from bot.runtime import Runtime
 from bot.slack import socket_mode
-from bot.worker import advance_thread
 from channels.slack.blocks import APPROVE
 from channels.slack.inbound import route_key
+from tests.answering import advance_and_answer
 from tests.fake_slack import TEAM, FakeSlack
 from tests.fake_socket_mode import FakeSocketMode
 from tests.services import wait_for
@@ -46,7 +46,7 @@ def test_events_and_clicks_arrive_over_socket_mode_and_are_acknowledged_once_sto
         assert [e.type for e in runtime.load(thread_id).events] == ["trigger"], "the retry changed nothing"
         assert isinstance(runtime.load(thread_id).events[0], Trigger)
 
-        advance_thread(runtime, thread_id)
+        advance_and_answer(runtime, thread_id)
         deliver_all(runtime)
         [post] = [p for p in fake_slack.posts() if p.get("blocks")]
         clicked = socket.send("interactive", click(APPROVE, button_value(post), ALICE, post))

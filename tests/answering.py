@@ -1,0 +1,25 @@
+"""Advancing a thread in-process with the caller's work done in-process too.
+
+A worker never waits on the model: it records a request and lets go, and a caller process
+answers it (``bot.caller``). Tests that run a thread in-process up to a human or to its end
+alternate the two here, with the real caller code answering against the runtime's model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from agent.thread import Thread
+from bot.caller import Caller
+from bot.runtime import Runtime
+from bot.worker import advance_thread
+
+
+def advance_and_answer(rt: Runtime, thread_id: str) -> Thread | None:
+    """``advance_thread``, answering each model request it leaves, until the thread waits on
+    something else (a human, a holder that may be alive), ends, or is busy (None)."""
+    thread = advance_thread(rt, thread_id)
+    while thread is not None and thread.deciding is not None:
+        asyncio.run(Caller(rt).answer_waiting())
+        thread = advance_thread(rt, thread_id)
+    return thread
