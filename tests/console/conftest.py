@@ -10,7 +10,7 @@ import pytest
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.web import create_app
-from bot.worker import advance_thread
+from tests.answering import advance_and_answer
 from tests.console.helpers import sign_in
 from tests.services import serve
 
@@ -60,6 +60,6 @@ def bob(base_url: str, runtime: Runtime) -> Iterator[httpx.Client]:
 def waiting_deploy(runtime: Runtime, text: str = "ship it") -> tuple[str, str]:
     """A deploy thread waiting for approval, advanced in this process: its id and request id."""
     thread_id = runtime.launch("deploy", text).thread.id
-    thread = advance_thread(runtime, thread_id)
+    thread = advance_and_answer(runtime, thread_id)
     assert thread is not None and thread.pending is not None
     return thread_id, thread.pending.request_id

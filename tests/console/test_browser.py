@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.worker import advance_thread
+from tests.answering import advance_and_answer
 from tests.console.conftest import ALICE, BOB
 from tests.console.stack import CHROMIUM, chromium, console_processes, signed_in_page
 
@@ -26,7 +26,7 @@ def test_an_approver_approves_in_the_browser_and_watches_the_thread_finish_live(
         settings.console_url = url
         runtime = Runtime.from_settings(settings)
         thread_id = runtime.launch("deploy", "deploy the latest tag to production").thread.id
-        advance_thread(runtime, thread_id)  # no worker yet: the thread waits, and stays put
+        advance_and_answer(runtime, thread_id)  # no worker yet: the thread waits, and stays put
 
         bob = signed_in_page(browser, runtime, BOB)
         bob.goto(f"{url}/console/threads/{thread_id}")
@@ -56,7 +56,7 @@ def test_a_thread_fits_a_phone_and_answers_to_the_keyboard(
         settings.console_url = url
         runtime = Runtime.from_settings(settings)
         thread_id = runtime.launch("deploy", "deploy the latest tag").thread.id
-        advance_thread(runtime, thread_id)
+        advance_and_answer(runtime, thread_id)
         phone = signed_in_page(browser, runtime, ALICE, width=390)
         phone.goto(f"{url}/console/threads/{thread_id}")
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390

@@ -11,7 +11,7 @@ from agent.thread import Status
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.timeline import timeline
-from bot.worker import advance_thread
+from tests.answering import advance_and_answer
 from tests.mcp.conftest import AgentFolder
 
 
@@ -26,21 +26,21 @@ def test_an_agent_in_files_runs_a_destructive_mcp_tool_only_after_approval(
     agent_folder(extra='[mcp.tools.delete_repo]\napprovers = ["U0OPS"]')
     runtime = Runtime.from_settings(settings)
     thread_id = runtime.launch("repos", "old-repo").thread.id
-    thread = advance_thread(runtime, thread_id)
+    thread = advance_and_answer(runtime, thread_id)
     assert thread is not None and thread.status is Status.AWAITING_HUMAN
     assert thread.pending is not None and thread.pending.approvers == ("U0OPS",)
     assert effects.read_text() == "", "nothing ran before the approval"
     runtime.respond(thread_id, thread.pending.request_id, "U0OPS", approved=True)
-    thread = advance_thread(runtime, thread_id)
+    thread = advance_and_answer(runtime, thread_id)
     assert thread is not None and thread.status is Status.DONE
     assert effects.read_text().splitlines() == ["delete_repo old-repo"]
 
 
 def cannot_run(runtime: Runtime, agent: str) -> str:
     thread_id = runtime.launch(agent, "hello").thread.id
-    thread = advance_thread(runtime, thread_id)
+    thread = advance_and_answer(runtime, thread_id)
     assert thread is not None and thread.status is Status.FAILED
-    assert advance_thread(runtime, thread_id) == thread, "failed once, not retried"
+    assert advance_and_answer(runtime, thread_id) == thread, "failed once, not retried"
     [failed] = [e for e in thread.events if isinstance(e, Failed)]
     assert "failed" in timeline(thread)
     return failed.reason
