@@ -8,6 +8,7 @@ alternate the two here, with the real caller code answering against the runtime'
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from agent.thread import Thread
 from bot.caller import Caller
@@ -20,6 +21,8 @@ def advance_and_answer(rt: Runtime, thread_id: str) -> Thread | None:
     something else (a human, a holder that may be alive), ends, or is busy (None)."""
     thread = advance_thread(rt, thread_id)
     while thread is not None and thread.deciding is not None:
-        asyncio.run(Caller(rt).answer_waiting())
+        # In a thread of its own: the caller may be a test that runs an event loop (Playwright).
+        with ThreadPoolExecutor(1) as own_thread:
+            own_thread.submit(asyncio.run, Caller(rt).answer_waiting()).result()
         thread = advance_thread(rt, thread_id)
     return thread
