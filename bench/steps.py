@@ -30,10 +30,10 @@ from agent.definition import AgentSpec
 from agent.events import EVENT_ADAPTER, Event, Origin, Trigger
 from agent.loop import step
 from agent.model import Model
+from agent.scripted_model import ScriptedModel
 from agent.thread import Thread, replay
 from bench.agents import agents
 from bench.long import long_thread
-from bot.models import model_for
 from bot.settings import Settings
 from bot.store import Store, key
 
@@ -61,7 +61,9 @@ def measure_steps(url: str, sizes: Sequence[int] = STEP_SIZES) -> list[StepCase]
     connection = redis.Redis.from_url(url)
     settings = Settings(redis_url=url, agents="bench.agents:agents", anthropic_api_key=None)
     spec = agents(settings).get(AGENT)
-    model = model_for(spec, settings)
+    assert spec.script is not None, "the bench agents are scripted"
+    # In-process, as the kernel's own step runs it: the request and the decision both recorded.
+    model = ScriptedModel.from_file(spec.script)
     cases = []
     for size in sizes:
         thread_id = f"step-{size}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import redis
 
 from agent.definition import AgentSpec, Registry
-from agent.events import Done, Error, Origin, ToolCall, Trigger
+from agent.events import Done, Error, Failed, Origin, ToolCall, Trigger
 from agent.thread import Status, Thread
 from bot.agents.deploy import HERE as DEPLOY
 from bot.runtime import Runtime
@@ -146,7 +146,7 @@ def test_prepare_renders_each_agents_request_builds_no_model_and_stores_nothing(
     assert runtime.connection.keys("*") == []
 
 
-def test_an_agent_without_a_model_gets_model_errors_and_then_a_human(settings: Settings) -> None:
+def test_an_agent_without_a_model_fails_its_thread_once_saying_what_to_set(settings: Settings) -> None:
     scriptless = AgentSpec(name="scriptless", description="no script", prompt=DEPLOY / "prompt.md")
     rt = Runtime(settings, redis.Redis.from_url(settings.require_redis_url()), Registry([scriptless]))
     prepare(rt)
@@ -154,7 +154,8 @@ def test_an_agent_without_a_model_gets_model_errors_and_then_a_human(settings: S
 
     thread = advance_and_answer(rt, thread_id)
 
-    assert thread is not None and thread.status is Status.AWAITING_HUMAN
-    errors = [e for e in thread.events if isinstance(e, Error)]
-    assert len(errors) == scriptless.error_limit and all(e.source == "model" for e in errors)
-    assert "ANTHROPIC_API_KEY" in errors[0].message
+    assert thread is not None and thread.status is Status.FAILED
+    (failed,) = [e for e in thread.events if isinstance(e, Failed)]
+    assert "ANTHROPIC_API_KEY" in failed.reason
+    assert not [e for e in thread.events if isinstance(e, Error)], "no model was asked"
+    assert advance_and_answer(rt, thread_id) == thread, "failed once, not retried"
