@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import structlog
 
-from agent.anthropic_model import AnthropicModel
 from agent.definition import AgentCannotRun, AgentSpec
 from agent.model import Model
 from agent.scripted_model import ScriptedModel
@@ -19,6 +18,8 @@ class NoModel(AgentCannotRun):
 
 def model_for(agent: AgentSpec, settings: Settings) -> Model:
     if settings.anthropic_api_key:
+        from agent.anthropic_model import AnthropicModel  # the SDK takes a second to import
+
         chosen = agent.model
         return AnthropicModel(
             api_key=settings.anthropic_api_key,

@@ -268,6 +268,16 @@ class Store:
         raw = self.redis.lrange(key("thread", thread_id, "events"), 0, -1)
         return replay(thread_id, _text(agent), [EVENT_ADAPTER.validate_json(item) for item in raw])
 
+    def triggers(self, thread_ids: list[str]) -> dict[str, Event | None]:
+        """The first event of each thread (its trigger, for listings), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for thread_id in thread_ids:
+            pipe.lindex(key("thread", thread_id, "events"), 0)
+        return {
+            thread_id: EVENT_ADAPTER.validate_json(raw) if raw is not None else None
+            for thread_id, raw in zip(thread_ids, pipe.execute(), strict=True)
+        }
+
     def summary(self, thread_id: str) -> ThreadSummary:
         found = self._summaries([thread_id])
         if not found:

@@ -23,19 +23,22 @@ from rq.job import Job
 from rq.queue import Queue
 
 from agent.definition import AgentCannotRun, UnknownAgent
-from agent.events import Error, Event, Failed, Origin, ToolCall, ToolResult, Trigger
+from agent.events import AgentMessage, Done, Error, Event, Failed, Origin, ToolCall, ToolResult, Trigger
 from agent.loop import advance, next_step
 from agent.model import ModelCall, ModelError, ModelRequest
 from agent.thread import Status, Thread, reduce
 from bot import liveness
 from bot.liveness import Holder
 from bot.lock import ThreadLock
+from bot.logs import short
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import LockLost
 from bot.sweeps import sweep_once
 
 log = structlog.get_logger(__name__)
+SAID = 200
+"""Characters of what the agent said that a log line shows."""
 
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
 APPEND_RETRY_CAP = 1.0
@@ -125,7 +128,12 @@ def _run(rt: Runtime, thread: Thread, lock: ThreadLock) -> Thread:
             if isinstance(event, ToolResult | Error) and event.call_id is not None:
                 rt.record_late(thread.id, event)
             raise
-        log.info("event.recorded", thread_id=current.id, event_type=event.type, status=current.status.value)
+        said = {"text": short(event.text, SAID)} if isinstance(event, AgentMessage) else {}
+        if isinstance(event, Done):
+            said = {"text": short(event.message, SAID)}
+        log.info(
+            "event.recorded", thread_id=current.id, event_type=event.type, status=current.status.value, **said
+        )
         return current
 
     try:
