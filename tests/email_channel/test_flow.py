@@ -40,7 +40,7 @@ def test_mail_approval_by_reply_and_a_threaded_result(
 
     assert deploy_log.read_text() == "v1.1.0 staging\n"
     _, result = relay.wait(2)
-    assert "Deployed. deployed v1.1.0 to staging" in result.text()
+    assert "Done: deployed v1.1.0 to staging." in result.text()
     assert result.header("Subject") == "Re: deploy the latest tag"
     assert result.header("In-Reply-To") == request.header("Message-ID")
     assert result.header("References").split() == [first["Message-ID"], request.header("Message-ID")]
