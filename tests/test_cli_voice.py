@@ -67,7 +67,8 @@ def test_threads_lists_created_agent_channel_status_and_the_requests_first_line(
     thread_id = outerloop("launch", "deploy v1.0.0 to production\nand tell ops", env=env).strip()
     [line] = outerloop("threads", "--agent", "deploy", "--limit", "5", env=env).splitlines()
     assert re.fullmatch(
-        rf"{thread_id}  \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d  deploy\s+cli\s+running\s+deploy v1\.0\.0 to production",
+        rf"{thread_id}  \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d  "
+        r"deploy\s+cli\s+running\s+deploy v1\.0\.0 to production",
         line,
     ), line
     assert "\x1b[" not in line, "a pipe gets plain text"
