@@ -8,6 +8,7 @@ in order, for tests that need exact control (including failures).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from string import Template
@@ -33,8 +34,20 @@ class Rule(BaseModel):
     """String values may use ${trigger}, ${result}, ${result_first_line}, ${answer}."""
 
 
+class Capture(BaseModel):
+    """A value taken from the request's text, so a script can follow what was asked."""
+
+    pattern: str = Field(
+        description="A regular expression; its first group, else the whole match, is the value."
+    )
+    default: str = ""
+    """The value when the text does not match; may use the variables rules use."""
+
+
 class Script(BaseModel):
     rules: list[Rule]
+    captures: dict[str, Capture] = Field(default_factory=dict)
+    """Named values from the trigger (``${name}`` in rules), e.g. the tag a request names."""
 
 
 def signature(event: Event) -> str | None:
@@ -59,12 +72,14 @@ def signature(event: Event) -> str | None:
 
 
 class ScriptedModel:
-    def __init__(self, rules: Iterable[Rule]) -> None:
+    def __init__(self, rules: Iterable[Rule], captures: Mapping[str, Capture] | None = None) -> None:
         self.rules = list(rules)
+        self.captures = dict(captures or {})
 
     @classmethod
     def from_file(cls, path: Path) -> ScriptedModel:
-        return cls(Script.model_validate_json(path.read_text(encoding="utf-8")).rules)
+        script = Script.model_validate_json(path.read_text(encoding="utf-8"))
+        return cls(script.rules, script.captures)
 
     def decide(self, request: ModelRequest) -> ModelCall:
         # Like the rendered context, a rule never answers a response the thread ignored.
@@ -74,8 +89,16 @@ class ScriptedModel:
             raise ModelOutputInvalid("scripted model: the thread has nothing to answer")
         for rule in self.rules:
             if rule.after in ("*", last, last.split(":", 1)[0]):
-                return ModelCall(rule.tool, _fill(rule.arguments, _variables(events)))
+                return ModelCall(rule.tool, _fill(rule.arguments, self._variables(events)))
         raise ModelOutputInvalid(f"scripted model: no rule answers {last!r}")
+
+    def _variables(self, events: list[Event]) -> dict[str, str]:
+        variables = _variables(events)
+        for name, capture in self.captures.items():
+            found = re.search(capture.pattern, variables["trigger"], re.IGNORECASE)
+            value = (found.group(1) if found.groups() else found.group(0)) if found else None
+            variables[name] = value if value is not None else _fill(capture.default, variables)
+        return variables
 
 
 def _variables(events: list[Event]) -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 ``python -m bench long``: folding and rendering as a thread grows (``bench.long``).
 ``python -m bench chaos``: the fault matrix at scale (``bench.chaos``).
-``python -m bench peer``: the deploy thread on Outerloop and on LangGraph (``bench.peer``)."""
+``python -m bench peer``: the deploy thread on Outerloop and on LangGraph (``bench.peer``).
+``python -m bench cli``: ``outerloop --help`` next to ``python -c "import click"`` (``bench.cli_start``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import redis
 import rq
 from rq import SimpleWorker, Worker
 
-from bench import inflight, long
+from bench import cli_start, inflight, long
 from bench.chaos import FAULTS, broken, run_fault, table
 from bench.long import SIZES
 from bench.measure import Subject, measure
@@ -90,6 +91,13 @@ def long_threads(sizes: tuple[int, ...]) -> None:
         finally:
             server.stop()
     click.echo("\n".join(["", *report_steps(cases)]))
+
+
+@main.command("cli")
+@click.option("--runs", default=10, show_default=True, type=click.IntRange(min=1), help="Runs of each.")
+def cli_start_time(runs: int) -> None:
+    """The CLI's cold start: `outerloop --help` against a bare click program (target <= 1.5x)."""
+    click.echo(cli_start.report(cli_start.measure(runs)))
 
 
 def _runtime(jobs: int, round_trips: int, repeat: int) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from agent.definition import AgentCannotRun, AgentSpec, Registry
-from agent.tools import Policy, Tool
-from bot.agent_files import AGENT_FILE, NAME, PROMPT_FILE, SCRIPT_FILE
-from bot.settings import Settings
+if TYPE_CHECKING:  # loading agents imports the kernel; `outerloop --help` does not need it
+    from agent.definition import AgentSpec, Registry
+    from agent.tools import Policy, Tool
 
 SKELETON_TOML = """\
 # The agent {name}: see the README's "Your own agents" for every field.
@@ -50,6 +50,7 @@ SKELETON_SCRIPT = {
 
 def _registry() -> Registry:
     from bot.agents import load_registry
+    from bot.settings import Settings
 
     try:
         return load_registry(Settings())
@@ -78,6 +79,8 @@ def agents(ctx: click.Context) -> None:
 
 
 def _tools(spec: AgentSpec) -> list[tuple[Tool, str]]:
+    from agent.definition import AgentCannotRun
+
     listed = [(tool, "") for tool in spec.tools]
     for toolset in spec.toolsets:
         try:
@@ -90,7 +93,9 @@ def _tools(spec: AgentSpec) -> list[tuple[Tool, str]]:
 @agents.command()
 def check() -> None:
     """Load every agent, and reach every model, prompt and MCP server each needs."""
+    from agent.definition import AgentCannotRun
     from bot.models import model_for
+    from bot.settings import Settings
 
     settings = Settings()
     failed = 0
@@ -111,6 +116,9 @@ def check() -> None:
 @click.argument("name")
 def new(name: str) -> None:
     """Write a new agent's folder (agent.toml, prompt.md, script.json) that runs without an API key."""
+    from bot.agent_files import AGENT_FILE, NAME, PROMPT_FILE, SCRIPT_FILE
+    from bot.settings import Settings
+
     if not NAME.match(name):
         raise click.ClickException(
             f"{name!r} is not a valid agent name: use lowercase letters, digits, - and _"

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -21,9 +22,11 @@ from agent.events import Expiry
 from agent.scripted_model import Script
 from agent.tools import Tool
 from bot.agent_schema import POLICIES, AgentFile, McpSection, PrefetchSection, ToolSection, expand
-from bot.mcp import McpToolset, ServerConfig, ToolRule, resource_prefetch, tool_prefetch
 from bot.settings import Settings
 from bot.tool_refs import BadReference, python_prefetch, python_tool
+
+if TYPE_CHECKING:
+    from bot.mcp import McpToolset
 
 AGENT_FILE = "agent.toml"
 PROMPT_FILE = "prompt.md"
@@ -128,6 +131,8 @@ def _tool(path: Path, index: int, entry: ToolSection, settings: Settings) -> Too
 
 
 def _toolset(path: Path, index: int, server: McpSection) -> McpToolset:
+    from bot.mcp import McpToolset, ServerConfig, ToolRule  # the MCP SDK only for agents that use it
+
     try:
         config = ServerConfig(
             name=server.name,
@@ -156,6 +161,8 @@ def _prefetch(path: Path, index: int, entry: PrefetchSection, toolsets: dict[str
         except BadReference as exc:
             field = f"prefetch.{index}.function"
             raise AgentFileError(path, field, str(exc), "name an importable function") from exc
+    from bot.mcp import resource_prefetch, tool_prefetch
+
     toolset = toolsets[entry.mcp or ""]
     if entry.tool is not None:
         return tool_prefetch(toolset, entry.tool, entry.arguments)

@@ -2,71 +2,56 @@
 
 from __future__ import annotations
 
-import time
+import sys
 from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from agent.definition import UnknownAgent
-from agent.thread import Status
-from bot import logs
 from bot.agent_commands import agents
-from bot.runtime import Runtime
-from bot.settings import MissingSetting, Settings
-from bot.slack import SlackUnavailable
-from bot.store import ThreadNotFound
-from bot.timeline import timeline
-from bot.web import thread_out
-from channels.config import ConfigError
-from channels.gateway import Conflict, NotAllowed
+from bot.cli_errors import connect, friendly_errors
+from bot.thread_list import STATUSES
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly_errors(command: F) -> F:
-    """Turn the runtime's typed errors into a one-line message and exit status 1."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (
-            ThreadNotFound,
-            UnknownAgent,
-            Conflict,
-            NotAllowed,
-            MissingSetting,
-            ConfigError,
-            SlackUnavailable,
-            LookupError,
-            ValueError,
-        ) as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
+if TYPE_CHECKING:
+    from agent.events import Origin
+    from bot.runtime import Runtime
 
 
 def _runtime() -> Runtime:
-    return Runtime.from_settings(Settings())
+    from bot.settings import Settings
+
+    return connect(Settings())
 
 
 @click.group()
 @click.version_option(package_name="outerloop")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Outerloop runs small LLM agents from Slack, email, schedules and webhooks,
     pausing for humans and resuming where they left off."""
-    logs.configure(Settings().log_format)
+    from bot import logs
+    from bot.settings import Settings
+
+    logs.configure(Settings().log_format, process=ctx.invoked_subcommand)
 
 
 @main.command()
+@click.option("--port", type=int, help="The web app's port (default: PORT, else 8000).")
+@click.option("--smtp-port", type=int, help="The inbox's port (default: SMTP_LISTEN_PORT, else 2525).")
+@click.option("--rotate", is_flag=True, help="Make a new API token and Redis port instead of reusing them.")
 @friendly_errors
-def dev() -> None:
-    """Run web, worker and scheduler together; starts a private Redis when REDIS_URL is unset."""
-    from bot.dev import run
+def dev(port: int | None, smtp_port: int | None, rotate: bool) -> None:
+    """Run web, worker, scheduler and the email inbox together, each once it answers.
 
-    run(Settings())
+    Without REDIS_URL it starts a private Redis; without SMTP_HOST outbound mail goes to a
+    maildir under .outerloop/. The API token and Redis port are kept in .outerloop/ and stay
+    the same at every start here, unless --rotate."""
+    from bot.dev import run
+    from bot.settings import Settings
+
+    settings = Settings()
+    chosen = {"port": port, "smtp_listen_port": smtp_port}
+    run(settings.model_copy(update={name: value for name, value in chosen.items() if value}), rotate=rotate)
 
 
 @main.command()
@@ -75,13 +60,18 @@ def web() -> None:
     """Serve the API, the Slack endpoint and /healthz (and Slack Socket Mode with SLACK_APP_TOKEN)."""
     import uvicorn
 
-    from bot.slack import socket_mode
+    from bot.runtime import Runtime
+    from bot.settings import Settings
+    from bot.slack import SlackUnavailable, socket_mode
     from bot.web import create_app
 
     settings = Settings()
     rt = Runtime.from_settings(settings)
-    with socket_mode(rt):
-        uvicorn.run(create_app(rt), host=settings.host, port=settings.port, log_config=None)
+    try:
+        with socket_mode(rt):
+            uvicorn.run(create_app(rt), host=settings.host, port=settings.port, log_config=None)
+    except SlackUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 PROCESSES_HELP = "Worker processes; each runs one job at a time, a long tool holds one for its whole run."
@@ -112,11 +102,18 @@ def caller(burst: bool) -> None:
 
 
 @main.command()
+@click.option("--check", is_flag=True, help="Print each schedule's next three ticks and exit.")
 @friendly_errors
-def scheduler() -> None:
+def scheduler(check: bool) -> None:
     """Launch scheduled threads, expire overdue human requests, re-queue stalled threads."""
     from bot.scheduler import Scheduler
 
+    if check:
+        from bot.schedule_check import next_ticks
+        from bot.settings import Settings
+
+        click.echo(next_ticks(Settings()))
+        return
     Scheduler.from_runtime(_runtime()).run()
 
 
@@ -124,6 +121,7 @@ def scheduler() -> None:
 @friendly_errors
 def smtp() -> None:
     """Run the email inbox: mail to SMTP_RECIPIENTS starts threads; replies answer requests."""
+    from bot.settings import Settings
     from bot.smtp import run
     from channels.email.server import InboxConfigError
 
@@ -143,7 +141,7 @@ def launch(text: str, agent: str) -> None:
 
 
 @main.command()
-@click.option("--status", type=click.Choice([s.value for s in Status]), help="Only threads in this state.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only threads in this state.")
 @click.option("--agent", help="Only threads of this agent.")
 @click.option(
     "--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="At most this many."
@@ -151,11 +149,15 @@ def launch(text: str, agent: str) -> None:
 @click.option("--cursor", help="Where the previous listing stopped (it prints the option to use).")
 @friendly_errors
 def threads(status: str | None, agent: str | None, limit: int, cursor: str | None) -> None:
-    """List threads, newest first, a page at a time."""
-    page = _runtime().store.page(Status(status) if status else None, agent, cursor, limit)
-    for summary in page.threads:
-        updated = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(summary.updated_at))
-        click.echo(f"{summary.id}  {summary.agent:<10} {summary.status.value:<15} {updated}")
+    """List threads, newest first: created, agent, channel, status, the request's first line."""
+    from agent.thread import Status
+    from bot.thread_list import rows
+
+    store = _runtime().store
+    page = store.page(Status(status) if status else None, agent, cursor, limit)
+    colour = sys.stdout.isatty()
+    for row in rows(page.threads, store.triggers([summary.id for summary in page.threads]), colour):
+        click.echo(row, color=colour)
     if page.cursor is not None:
         click.echo(f"(more: add --cursor {page.cursor})")
 
@@ -167,7 +169,14 @@ def threads(status: str | None, agent: str | None, limit: int, cursor: str | Non
 def show(thread_id: str, as_json: bool) -> None:
     """Show a thread's timeline."""
     thread = _runtime().store.load(thread_id)
-    click.echo(thread_out(thread).model_dump_json(indent=2) if as_json else timeline(thread))
+    if as_json:
+        from bot.web import thread_out  # the web app's model of a thread; FastAPI only when asked
+
+        click.echo(thread_out(thread).model_dump_json(indent=2))
+    else:
+        from bot.timeline import timeline
+
+        click.echo(timeline(thread))
 
 
 @main.command()
@@ -175,7 +184,7 @@ def show(thread_id: str, as_json: bool) -> None:
 @click.option("--approve", is_flag=True, help="Approve the pending action.")
 @click.option("--reject", metavar="REASON", help="Reject the pending action, saying why.")
 @click.option("--answer", metavar="TEXT", help="Answer the pending question.")
-@click.option("--as", "responder", default=None, help="Who answers (default: $USER).")
+@click.option("--as", "responder", default=None, help="Who answers (default: $USER); must be an approver.")
 @friendly_errors
 def respond(
     thread_id: str, approve: bool, reject: str | None, answer: str | None, responder: str | None
@@ -187,6 +196,10 @@ def respond(
     pending = rt.store.load(thread_id).pending
     if pending is None:
         raise click.ClickException(f"thread {thread_id} is not waiting for anyone")
+    if pending.kind == "approval" and answer is not None:
+        raise click.UsageError(f"thread {thread_id} waits for an approval: use --approve or --reject REASON")
+    if pending.kind == "question" and answer is None:
+        raise click.UsageError(f"thread {thread_id} waits for an answer to a question: use --answer TEXT")
     approved = True if approve else (False if reject is not None else None)
     appended = rt.respond(
         thread_id,
@@ -199,23 +212,25 @@ def respond(
     click.echo(f"{thread_id} {appended.thread.status.value}")
 
 
-def _control(name: str, action: Callable[[Runtime, str, str], Any]) -> None:
-    @main.command(name=name, help=f"{name.capitalize()} a thread.")
-    @click.argument("thread_id")
-    @friendly_errors
-    def command(thread_id: str) -> None:
-        appended = action(_runtime(), thread_id, _cli_origin().sender)
+def _control(name: str, action: Callable[[Runtime, str, str, str | None], Any], with_reason: bool) -> None:
+    def command(thread_id: str, reason: str | None = None) -> None:
+        appended = action(_runtime(), thread_id, _cli_origin().sender, reason)
         click.echo(f"{thread_id} {appended.thread.status.value}")
 
+    decorated = friendly_errors(command)
+    if with_reason:
+        decorated = click.option("--reason", help="Why, recorded in the thread.")(decorated)
+    main.command(name=name, help=f"{name.capitalize()} a thread.")(click.argument("thread_id")(decorated))
 
-_control("pause", lambda rt, thread_id, by: rt.pause(thread_id, by))
-_control("resume", lambda rt, thread_id, by: rt.resume(thread_id, by))
-_control("cancel", lambda rt, thread_id, by: rt.cancel(thread_id, by))
+
+_control("pause", lambda rt, thread_id, by, reason: rt.pause(thread_id, by, reason), with_reason=True)
+_control("resume", lambda rt, thread_id, by, reason: rt.resume(thread_id, by), with_reason=False)
+_control("cancel", lambda rt, thread_id, by, reason: rt.cancel(thread_id, by, reason), with_reason=True)
 
 
 @main.command()
 @click.argument("thread_id")
-@click.option("--at", type=int, required=True, help="Keep the first N events.")
+@click.option("--at", type=int, required=True, help="Keep the first N events (1 to the thread's count).")
 @friendly_errors
 def fork(thread_id: str, at: int) -> None:
     """Copy a thread's first N events into a new thread and run it from there; prints the new id."""
@@ -234,6 +249,8 @@ def tokens(ctx: click.Context) -> None:
 @friendly_errors
 def list_tokens() -> None:
     """List tokens: id, person, created, note (never the secret)."""
+    import time
+
     from bot.api_tokens import ApiTokens
 
     for token in ApiTokens(_runtime().connection).live():
@@ -268,7 +285,7 @@ def revoke_token(token_id: str) -> None:
 main.add_command(agents)
 
 
-def _cli_origin() -> Any:
+def _cli_origin() -> Origin:
     import getpass
 
     from agent.events import Origin

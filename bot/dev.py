@@ -1,130 +1,80 @@
-"""``outerloop dev``: every process in one command, with a private Redis when none is configured."""
+"""``outerloop dev``: every process in one command, with a private Redis when none is configured.
+
+The banner appears only once every part answers; Ctrl-C (or SIGTERM) stops the parts, then
+the private Redis last, each in its own process group so a terminal's Ctrl-C reaches this
+supervisor alone and the parts stop in order, quietly. A new part is one line in ``PARTS``.
+"""
 
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
-import redis
 
+from bot import readiness
+from bot.dev_state import DevError, DevState, demo_repo, private_redis
 from bot.settings import DEV_REDIS_URL_FILE, STATE_DIR, Settings
 
-PROCESSES = ("web", "worker", "caller", "scheduler", "smtp")
 DEV_PERSON = "dev@localhost"
 """Who the printed console link signs in when no approvers are set (then anyone may answer)."""
 DEV_LINK_TTL = 24 * 3600
+START_TIMEOUT = 120.0
+"""Seconds the parts have to answer on a busy machine before ``outerloop dev`` gives up."""
+STOP_GRACE = 2.5
+"""Seconds the parts have to stop on SIGTERM before they are killed (Ctrl-C ends all within 3 s)."""
 
 
-class DevError(click.ClickException):
-    """A local run cannot start; the message says what to install or set."""
+@dataclass(frozen=True)
+class Part:
+    """One ``outerloop <name>`` process and how to tell it answers."""
+
+    name: str
+    ready: Callable[[Settings, int], bool]
+    """Whether the part answers, given the settings and the part's process id."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+PARTS = (
+    Part("web", lambda settings, pid: readiness.http_ok(settings.host, settings.port, "/healthz")),
+    Part("worker", lambda settings, pid: readiness.worker_registered(settings.require_redis_url(), pid)),
+    # The caller and the scheduler have nothing to ask: started is ready.
+    Part("caller", lambda settings, pid: True),
+    Part("scheduler", lambda settings, pid: True),
+    Part(
+        "smtp",
+        lambda settings, pid: readiness.smtp_ehlo(settings.smtp_listen_host, settings.smtp_listen_port),
+    ),
+)
 
 
-@contextmanager
-def private_redis(directory: Path) -> Iterator[str]:
-    """A redis-server on a free loopback port, keeping its data (AOF) in ``directory``."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise DevError(
-            "redis-server is not installed (Debian/Ubuntu: apt-get install redis-server), or set REDIS_URL"
-        )
-    directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(directory.resolve()),
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--logfile",
-            "redis.log",
-        ],
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        _wait_for_redis(url, process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _wait_for_redis(url: str, process: subprocess.Popen[bytes]) -> None:
-    client = redis.Redis.from_url(url)
-    for _ in range(100):
-        if process.poll() is not None:
-            raise DevError(f"redis-server exited with status {process.returncode}; see its log")
-        try:
-            client.ping()
-            return
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise DevError(f"redis-server did not answer on {url}")
-
-
-def demo_repo(directory: Path) -> Path:
-    """A small git repository with release tags, so the deploy agent has something to deploy."""
-    if (directory / ".git").exists():
-        return directory
-    directory.mkdir(parents=True, exist_ok=True)
-    git = ["git", "-C", str(directory), "-c", "user.name=Outerloop", "-c", "user.email=dev@outerloop.invalid"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    for tag in ("v1.0.0", "v1.1.0", "v1.2.0"):
-        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", f"release {tag}"], check=True)
-        subprocess.run([*git, "tag", tag], check=True)
-    return directory
-
-
-def run(settings: Settings) -> None:
-    env = dict(os.environ)
+def run(settings: Settings, rotate: bool = False) -> None:
+    state = DevState(STATE_DIR, rotate)
+    env = {**os.environ, "PORT": str(settings.port), "SMTP_LISTEN_PORT": str(settings.smtp_listen_port)}
     if settings.deploy_repo is None:
         env["OUTERLOOP_DEPLOY_REPO"] = str(demo_repo(STATE_DIR / "demo-repo").resolve())
     if not settings.api_token:
-        env["OUTERLOOP_API_TOKEN"] = secrets.token_urlsafe(24)
+        env["OUTERLOOP_API_TOKEN"] = state.api_token()
     if not settings.smtp_allowed_senders:
         env["SMTP_ALLOWED_SENDERS"] = "localhost"  # the local inbox takes mail from @localhost
+    if not settings.smtp_host and not settings.smtp_maildir:
+        env["SMTP_MAILDIR"] = str((STATE_DIR / "mail").resolve())
     if settings.redis_url:
         _supervise(env, settings)
         return
-    with private_redis(STATE_DIR / "redis") as url:
+    with private_redis(STATE_DIR / "redis", state.redis_port()) as url:
         env["REDIS_URL"] = url
         DEV_REDIS_URL_FILE.write_text(url)
         try:
-            _supervise(env, settings)
+            _supervise(env, settings.model_copy(update={"redis_url": url}))
         finally:
             DEV_REDIS_URL_FILE.unlink(missing_ok=True)
-
-
-def _inbox_line(env: dict[str, str], settings: Settings) -> str:
-    inbox = ", ".join(settings.smtp_recipients) or "no address (set SMTP_RECIPIENTS)"
-    outbound = f"replies via {settings.smtp_host}" if settings.smtp_host else "replies off (set SMTP_HOST)"
-    return (
-        f"  smtp       {settings.smtp_listen_host}:{settings.smtp_listen_port}  mail to {inbox} "
-        f"from {env.get('SMTP_ALLOWED_SENDERS', ', '.join(settings.smtp_allowed_senders))}; {outbound}"
-    )
+    click.echo("stopped redis", err=True)
 
 
 def _signin_link(env: dict[str, str], settings: Settings) -> str:
@@ -136,49 +86,96 @@ def _signin_link(env: dict[str, str], settings: Settings) -> str:
 
 
 def _supervise(env: dict[str, str], settings: Settings) -> None:
-    children = [subprocess.Popen([sys.executable, "-m", "bot.cli", name], env=env) for name in PROCESSES]
-    model = (
-        f"Anthropic ({settings.outerloop_model})"
-        if settings.anthropic_api_key
-        else "scripted (no ANTHROPIC_API_KEY)"
-    )
-    click.echo(
-        "\n".join(
-            [
-                "Outerloop dev is up:",
-                f"  redis      {env['REDIS_URL']}",
-                f"  web/API    http://{settings.host}:{settings.port}  (docs at /docs)",
-                f"  API token  {env['OUTERLOOP_API_TOKEN']}",
-                f"  console    {_signin_link(env, settings)}  (one-time sign-in link)",
-                f"  model      {model}",
-                f"  deploy     repo {env['OUTERLOOP_DEPLOY_REPO']}",
-                _inbox_line(env, settings),
-                "Try, in another terminal:  outerloop launch 'deploy the latest tag'",
-                "Stop with Ctrl-C.",
-            ]
-        ),
-        err=True,
-    )
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGTERM, stop)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+    children = {
+        part.name: subprocess.Popen([sys.executable, "-m", "bot.cli", part.name], env=env, process_group=0)
+        for part in PARTS
+    }
     try:
-        while not stopping and all(child.poll() is None for child in children):
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+        if _wait_ready(settings, children, lambda: stopping):
+            click.echo(_banner(env, settings), err=True)
+        while not stopping and all(child.poll() is None for child in children.values()):
+            time.sleep(0.1)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            child.wait(timeout=15)
-    failed = [
-        name for name, child in zip(PROCESSES, children, strict=True) if child.returncode not in (0, -15)
-    ]
+        _stop(children)
+    failed = [name for name, child in children.items() if child.returncode not in (0, -signal.SIGTERM)]
     if failed and not stopping:
         raise DevError(f"{', '.join(failed)} stopped unexpectedly; see the log above")
+
+
+def _wait_ready(
+    settings: Settings, children: dict[str, subprocess.Popen[bytes]], stopping: Callable[[], bool]
+) -> bool:
+    """Wait until every part answers, saying which ones it still waits for; False if stopped."""
+    waiting = {part.name: part for part in PARTS}
+    click.echo(f"starting {', '.join(waiting)}...", err=True)
+    deadline = time.monotonic() + START_TIMEOUT
+    while waiting:
+        for name, part in list(waiting.items()):
+            child = children[name]
+            if child.poll() is not None:
+                raise DevError(
+                    f"{name} exited with status {child.returncode} while starting; see the log above"
+                )
+            if part.ready(settings, child.pid):
+                del waiting[name]
+                click.echo(f"  {name} is ready", err=True)
+        if stopping():
+            return False
+        if waiting and time.monotonic() > deadline:
+            raise DevError(f"{', '.join(waiting)} did not answer within {START_TIMEOUT:.0f} s")
+        time.sleep(0.1)
+    return True
+
+
+def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every part, kill what is still running after ``STOP_GRACE``, one line each."""
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + STOP_GRACE
+    for name, child in children.items():
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+            click.echo(f"stopped {name}", err=True)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            click.echo(f"killed {name} (it did not stop within {STOP_GRACE} s)", err=True)
+
+
+def _banner(env: dict[str, str], settings: Settings) -> str:
+    model = (
+        f"Anthropic ({settings.outerloop_model})"
+        if settings.anthropic_api_key
+        else "scripted (no ANTHROPIC_API_KEY)"
+    )
+    inbox = ", ".join(settings.smtp_recipients) or "no address (set SMTP_RECIPIENTS)"
+    senders = env.get("SMTP_ALLOWED_SENDERS", ", ".join(settings.smtp_allowed_senders))
+    if settings.smtp_host:
+        outbound = f"replies via {settings.smtp_host}"
+    else:
+        maildir = Path(env["SMTP_MAILDIR"])
+        outbound = f"replies kept in {maildir} (read them: ls {maildir / 'new'})"
+    return "\n".join(
+        [
+            "Outerloop dev is up:",
+            f"  redis      {env['REDIS_URL']}",
+            f"  web/API    http://{settings.host}:{settings.port}  (docs at /docs)",
+            f"  API token  {env['OUTERLOOP_API_TOKEN']}  (kept in {STATE_DIR}; --rotate for a new one)",
+            f"  console    {_signin_link(env, settings)}  (one-time sign-in link)",
+            f"  model      {model}",
+            f"  deploy     repo {env['OUTERLOOP_DEPLOY_REPO']}",
+            f"  smtp       {settings.smtp_listen_host}:{settings.smtp_listen_port}  mail to {inbox} "
+            f"from {senders}; {outbound}",
+            "Try, in another terminal:  outerloop launch 'deploy v1.0.0 to production'",
+            "Stop with Ctrl-C.",
+        ]
+    )

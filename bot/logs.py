@@ -1,4 +1,9 @@
-"""Structured logging: key-value lines for people, JSON lines for log shippers."""
+"""Structured logging: key-value lines for people, JSON lines for log shippers.
+
+Every line names the process that wrote it (``outerloop dev`` interleaves four), and a
+thread's id wherever one is bound. RQ and aiosmtpd narrate every job and connection at INFO;
+that chatter is held to warnings, our own events say what happened instead.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,11 @@ import sys
 
 import structlog
 
+QUIET = ("rq.worker", "rq.scheduler", "mail.log", "aiosmtpd")
+"""Loggers whose INFO lines repeat what our own events say (a job started, a connection made)."""
 
-def configure(fmt: str = "console", level: int = logging.INFO) -> None:
+
+def configure(fmt: str = "console", level: int = logging.INFO, process: str | None = None) -> None:
     """Route structlog and stdlib logging (uvicorn, rq) through one renderer on stderr."""
     # Plain tracebacks: with rich or better-exceptions installed, the console renderer's default
     # prints every frame's local variables, settings and their secrets included.
@@ -22,6 +30,8 @@ def configure(fmt: str = "console", level: int = logging.INFO) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if process:
+        shared.append(_named(process))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -33,3 +43,21 @@ def configure(fmt: str = "console", level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in QUIET:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+def short(text: str, limit: int) -> str:
+    """``text`` on one line, cut to ``limit`` characters: what the agent said, as a log field."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _named(process: str) -> structlog.typing.Processor:
+    def add_process(
+        logger: object, method: str, event: structlog.typing.EventDict
+    ) -> structlog.typing.EventDict:
+        event.setdefault("process", process)
+        return event
+
+    return add_process

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import structlog
 
-from agent.anthropic_model import AsyncAnthropicModel
 from agent.definition import AgentCannotRun, AgentSpec
 from agent.model import AsyncModel, Immediate
 from agent.scripted_model import ScriptedModel
@@ -20,6 +19,8 @@ class NoModel(AgentCannotRun):
 def model_for(agent: AgentSpec, settings: Settings) -> AsyncModel:
     """The model the caller process asks for ``agent``: Anthropic with a key, else its script."""
     if settings.anthropic_api_key:
+        from agent.anthropic_model import AsyncAnthropicModel  # the SDK takes a second to import
+
         chosen = agent.model
         return AsyncAnthropicModel(
             api_key=settings.anthropic_api_key,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from email.utils import parseaddr
 
 from bot.settings import Settings
-from bot.slack import slack_config
 from channels.email import CHANNEL as EMAIL
 from channels.email.compose import Letterhead
+from channels.email.maildir import MaildirOutbound
 from channels.email.outbound import EmailOutbound, RelayConfig
 from channels.gateway import Outbound
+from channels.slack.config import SlackConfig
 from channels.slack.inbound import CHANNEL as SLACK
 from channels.slack.outbound import SlackOutbound
 
@@ -19,10 +20,26 @@ def outbound_channels(settings: Settings) -> dict[str, Outbound]:
     channels: dict[str, Outbound] = {}
     if settings.smtp_host:
         channels[EMAIL] = email_outbound(settings)
+    elif settings.smtp_maildir:
+        channels[EMAIL] = MaildirOutbound(settings.smtp_maildir, _letterhead(settings))
     slack = slack_config(settings)
     if slack is not None:
         channels[SLACK] = SlackOutbound(slack.client())
     return channels
+
+
+def slack_config(settings: Settings) -> SlackConfig | None:
+    """The Slack channel's config, or None when ``SLACK_BOT_TOKEN`` is unset (no Slack)."""
+    if not settings.slack_bot_token:
+        return None
+    return SlackConfig(
+        bot_token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret,
+        app_token=settings.slack_app_token,
+        api_url=settings.slack_api_url,
+        agent=settings.slack_agent,
+        channels=settings.slack_channels,
+    )
 
 
 def email_outbound(settings: Settings) -> EmailOutbound:
@@ -34,6 +51,9 @@ def email_outbound(settings: Settings) -> EmailOutbound:
         username=settings.smtp_username,
         password=settings.smtp_password,
     )
+    return EmailOutbound(relay, _letterhead(settings))
+
+
+def _letterhead(settings: Settings) -> Letterhead:
     sender = settings.email_sender
-    inbox = next(iter(settings.smtp_recipients), parseaddr(sender)[1])
-    return EmailOutbound(relay, Letterhead(sender=sender, inbox=inbox))
+    return Letterhead(sender=sender, inbox=next(iter(settings.smtp_recipients), parseaddr(sender)[1]))

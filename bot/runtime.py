@@ -43,6 +43,7 @@ from bot.outbound import outbound_channels
 from bot.settings import Settings
 from bot.store import Appended, Store, ThreadExists, ThreadNotFound, key
 from channels.gateway import ROUTE, Conflict, NotAllowed, Outbound
+from channels.request_text import check_request_text
 
 log = structlog.get_logger(__name__)
 
@@ -237,7 +238,9 @@ class Runtime:
     def launch(self, agent: str, text: str, origin: Origin | None = None, key: str | None = None) -> Appended:
         """Start a new thread for ``agent`` with ``text``; a repeated ``key`` starts nothing."""
         self.agents.get(agent)
-        trigger = Trigger(text=text, origin=origin or Origin(channel="api", sender="api"), key=key)
+        trigger = Trigger(
+            text=check_request_text(text), origin=origin or Origin(channel="api", sender="api"), key=key
+        )
         return self._start(new_id(), agent, trigger)
 
     def _start(self, thread_id: str, agent: str, trigger: Trigger, **context: str) -> Appended:
@@ -252,6 +255,7 @@ class Runtime:
     def converse(self, route: str, agent: str, trigger: Trigger) -> Appended:
         """Add ``trigger`` to the conversation's thread, starting one for ``agent`` if needed."""
         self.agents.get(agent)
+        check_request_text(trigger.text)
         # Bind the route first: concurrent first messages then agree on one thread id.
         thread_id = self.store.bind_route(route, new_id())
         try:
@@ -339,9 +343,12 @@ class Runtime:
         Approvals do not travel (invariant 6): a call approved in the source but not run
         there by event ``at`` (or running there at that point) is asked for again."""
         source = self.store.load(thread_id)
+        count = len(source.events)
+        if not 1 <= at <= count:  # a thread starts with its trigger: a fork keeps at least that
+            raise ValueError(
+                f"cannot fork thread {thread_id} at event {at}: it has {count} events (use 1 to {count})"
+            )
         copy = fork(source, at=at, new_id=new_id())
-        if not copy.events:
-            raise ValueError("cannot fork at 0: a thread starts with at least one event")
         # Delivery keys belong to the original thread; copies must not be taken for duplicates.
         events = [event.model_copy(update={"key": None}) for event in copy.events]
         thread = self.store.create(copy.id, copy.agent, events[0]).thread

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     smtp_listen_password: str | None = None
     smtp_host: str | None = None
     """The relay outbound mail goes through; unset, no mail is sent."""
+    smtp_maildir: Path | None = None
+    """Without ``SMTP_HOST``: a maildir that outbound mail is written to instead of sent
+    (``outerloop dev`` uses ``.outerloop/mail``), to read and answer it locally."""
     smtp_port: int = 587
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
     smtp_username: str | None = None

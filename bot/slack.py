@@ -26,13 +26,13 @@ from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackClientError
 
 from bot.outage import OUTAGE_ERRORS, Outage
-from bot.settings import Settings
+from bot.outbound import slack_config
 from channels.slack.app import build_app
 from channels.slack.config import SlackConfig
 from channels.slack.payload import Malformed, check_payload
 from channels.slack.signature import Unsigned, verify_request
 
-if TYPE_CHECKING:  # bot.runtime imports this module (through bot.outbound)
+if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -46,20 +46,6 @@ burst that grows the pool stalls every request in flight while connections are m
 
 class SlackUnavailable(RuntimeError):
     """Slack refused the bot token or could not be reached when the channel started."""
-
-
-def slack_config(settings: Settings) -> SlackConfig | None:
-    """The Slack channel's config, or None when ``SLACK_BOT_TOKEN`` is unset (no Slack)."""
-    if not settings.slack_bot_token:
-        return None
-    return SlackConfig(
-        bot_token=settings.slack_bot_token,
-        signing_secret=settings.slack_signing_secret,
-        app_token=settings.slack_app_token,
-        api_url=settings.slack_api_url,
-        agent=settings.slack_agent,
-        channels=settings.slack_channels,
-    )
 
 
 def bolt_app(rt: Runtime, config: SlackConfig, outage: Outage | None = None) -> App:

@@ -303,6 +303,16 @@ class Store:
             thread = reduce(thread, EVENT_ADAPTER.validate_json(item))
         return thread
 
+    def triggers(self, thread_ids: list[str]) -> dict[str, Event | None]:
+        """The first event of each thread (its trigger, for listings), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for thread_id in thread_ids:
+            pipe.lindex(key("thread", thread_id, "events"), 0)
+        return {
+            thread_id: EVENT_ADAPTER.validate_json(raw) if raw is not None else None
+            for thread_id, raw in zip(thread_ids, pipe.execute(), strict=True)
+        }
+
     def summary(self, thread_id: str) -> ThreadSummary:
         found = self._summaries([thread_id])
         if not found:

@@ -33,10 +33,14 @@ WIDTH = 100
 
 def timeline(thread: Thread) -> str:
     lines = [f"thread {thread.id}  agent={thread.agent}  status={thread.status.value}"]
+    forked = next((event for event in thread.events if isinstance(event, Forked)), None)
+    if forked is not None:
+        lines.append(f"forked from {forked.source} at {forked.kept}")
     for number, event in enumerate(thread.events, start=1):
         lines.append(f"{number:>3}  {event.at:%H:%M:%S}  {event.type:<14} {_shorten(describe(event))}")
     if thread.pending is not None:
         how = "--approve | --reject REASON" if thread.pending.kind == "approval" else "--answer TEXT"
+        how += " [--as WHO]"
         lines.append(f"waiting on request {thread.pending.request_id}: outerloop respond {thread.id} {how}")
         if thread.pending.expires_at is not None:
             lines.append(f"it expires at {thread.pending.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
@@ -74,7 +78,7 @@ def describe(event: Event) -> str:
         case Resumed(by=by):
             return by
         case Forked(source=source, kept=kept):
-            return f"copied from thread {source} at event {kept}; its approvals do not carry over"
+            return f"forked from {source} at {kept}; its approvals do not carry over"
         case Failed(reason=reason):
             return reason
         case ModelRequested(agent=agent, version=version, basis=basis):

@@ -37,7 +37,7 @@ log = structlog.get_logger(__name__)
 
 class LaunchBody(BaseModel):
     agent: str = Field(min_length=1, max_length=100)
-    text: str = Field(min_length=1, max_length=20_000)
+    text: str = Field(max_length=20_000, description="What to do; blank text is refused.")
 
 
 class ResponseBody(BaseModel):
@@ -59,7 +59,7 @@ class ControlBody(BaseModel):
 
 
 class ForkBody(BaseModel):
-    at: int = Field(ge=1, description="How many of the source thread's events the fork keeps.")
+    at: int = Field(description="How many of the source thread's events the fork keeps (1 to their count).")
 
 
 class ThreadRef(BaseModel):

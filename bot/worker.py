@@ -23,12 +23,24 @@ from rq import get_current_job
 
 from agent.asking import model_request, request_for
 from agent.definition import AgentCannotRun, UnknownAgent
-from agent.events import Error, Event, Failed, ModelRequested, Origin, ToolCall, ToolResult, Trigger
+from agent.events import (
+    AgentMessage,
+    Done,
+    Error,
+    Event,
+    Failed,
+    ModelRequested,
+    Origin,
+    ToolCall,
+    ToolResult,
+    Trigger,
+)
 from agent.loop import advance
 from agent.thread import Status, Thread, reduce
 from bot import liveness, model_queue
 from bot.liveness import Holder
 from bot.lock import ThreadLock
+from bot.logs import short
 from bot.models import check_model
 from bot.pool import Pool
 from bot.runtime import Runtime
@@ -36,6 +48,8 @@ from bot.settings import Settings
 from bot.store import LockLost
 
 log = structlog.get_logger(__name__)
+SAID = 200
+"""Characters of what the agent said that a log line shows."""
 
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
 APPEND_RETRY_CAP = 1.0
@@ -128,7 +142,12 @@ def _run(rt: Runtime, thread: Thread, lock: ThreadLock) -> Thread:
             if isinstance(event, ToolResult | Error) and event.call_id is not None:
                 rt.record_late(thread.id, event)
             raise
-        log.info("event.recorded", thread_id=current.id, event_type=event.type, status=current.status.value)
+        said = {"text": short(event.text, SAID)} if isinstance(event, AgentMessage) else {}
+        if isinstance(event, Done):
+            said = {"text": short(event.message, SAID)}
+        log.info(
+            "event.recorded", thread_id=current.id, event_type=event.type, status=current.status.value, **said
+        )
         if isinstance(event, ModelRequested):
             model_queue.post(rt.connection, thread.id)
         return current

@@ -60,7 +60,8 @@ def _problems(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(entry)'}: {e['msg']}" for e in error.errors())
 
 
-_REPORT_TO = re.compile(r"^(?:slack:(?P<channel>[A-Za-z0-9_-]+)|email:(?P<to>[^@\s]+@[^@\s]+\.[^@\s]+))$")
+# Any local@domain, as the inbox takes (``outerloop@localhost`` included).
+_REPORT_TO = re.compile(r"^(?:slack:(?P<channel>[A-Za-z0-9_-]+)|email:(?P<to>[^@\s]+@[^@\s]+))$")
 
 
 def _check_report_to(value: str) -> str:

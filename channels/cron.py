@@ -39,7 +39,10 @@ class Schedule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    cron: str = Field(description="minute hour day month weekday; a sixth field, seconds, is allowed")
+    cron: str = Field(
+        description="minute hour day month weekday, and optionally seconds LAST (croniter's order, "
+        "not Quartz's): '* * * * * */30' fires every 30 seconds"
+    )
     timezone: str = "UTC"
     agent: str
     prompt: str = Field(min_length=1)
@@ -81,6 +84,11 @@ class Schedule(BaseModel):
         elif missed is not None:
             log.info("cron.missed_skipped", schedule=self.name, latest=missed.astimezone(UTC).isoformat())
         return sorted(tick.astimezone(UTC) for tick in on_time)
+
+    def next_ticks(self, now: datetime, count: int = 3) -> list[datetime]:
+        """The next ``count`` ticks after ``now``, in the schedule's timezone (to check an expression)."""
+        ticks = croniter(self.cron, now.astimezone(ZoneInfo(self.timezone)))
+        return [ticks.get_next(datetime) for _ in range(count)]
 
     def trigger(self, tick: datetime, now: datetime) -> tuple[str, Trigger]:
         """The conversation and trigger of ``tick``; both are named after the tick, so a

@@ -13,6 +13,7 @@ from bot.api_tokens import ApiTokens
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.web import create_app
+from channels.request_text import BLANK_REQUEST
 from tests.services import Workers, serve, wait_for
 
 TOKEN = {"Authorization": "Bearer test-token"}
@@ -130,7 +131,8 @@ def test_only_approvers_may_answer(settings: Settings) -> None:
     [
         ("GET", "/threads/nope", None, 404, "no thread with id 'nope'"),
         ("POST", "/threads", {"agent": "nobody", "text": "hi"}, 422, "no agent named 'nobody'"),
-        ("POST", "/threads", {"agent": "deploy", "text": ""}, 422, "at least 1 character"),
+        ("POST", "/threads", {"agent": "deploy", "text": ""}, 422, BLANK_REQUEST),
+        ("POST", "/threads", {"agent": "deploy", "text": " \n\t "}, 422, BLANK_REQUEST),
         ("POST", "/threads/nope/pause", None, 404, "no thread with id 'nope'"),
         ("GET", "/threads?status=sleeping", None, 422, "Input should be"),
     ],

@@ -67,7 +67,7 @@ def test_the_deploy_agent_lists_tags_asks_then_deploys_the_latest(
         ("deploy", "deployed v1.1.0 to staging\ndeploying v1.1.0 to staging"),
     ]
     [done] = events_of(thread, Done)
-    assert done.message.startswith("Deployed. deployed v1.1.0 to staging")
+    assert done.message.startswith("Done: deployed v1.1.0 to staging.")
 
 
 def test_the_deploy_agent_reports_an_unknown_tag_to_the_model(
@@ -120,3 +120,28 @@ def test_tool_approvers_replace_the_agents_approvers_for_that_tool(
     thread = advance(started("ship the latest release"), guarded, model)
     assert thread.pending is not None and thread.pending.approvers == ("S0OPS", "U0LEAD")
     assert guarded.approvers == (APPROVER,), "other requests still go to the agent's approvers"
+
+
+@pytest.mark.parametrize(
+    ("request_text", "tag", "environment"),
+    [
+        ("deploy v1.0.0 to production", "v1.0.0", "production"),
+        ("please roll out v1.1.0 on staging first", "v1.1.0", "staging"),
+        ("ship the latest release", "v1.1.0", "staging"),
+    ],
+)
+def test_the_offline_deploy_agent_follows_the_tag_and_environment_the_request_names(
+    deploy: AgentSpec, model: RecordingModel, request_text: str, tag: str, environment: str
+) -> None:
+    thread = advance(started(request_text), deploy, model)
+    assert thread.pending is not None and thread.pending.call is not None
+    assert thread.pending.call.arguments == {"tag": tag, "environment": environment}
+
+
+def test_the_offline_deploy_agent_says_what_it_deployed_once(
+    deploy: AgentSpec, model: RecordingModel
+) -> None:
+    thread = advance(started("deploy v1.0.0 to production"), deploy, model)
+    thread = advance(respond(thread, approved=True), deploy, model)
+    [done] = events_of(thread, Done)
+    assert done.message == "Done: deployed v1.0.0 to production."

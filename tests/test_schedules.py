@@ -220,3 +220,29 @@ def test_a_scheduler_whose_redis_is_away_logs_and_keeps_ticking(settings: Settin
     assert (tick.recovered, tick.fired, tick.expired) == ([], [], [])
     with pytest.raises(redis.ConnectionError):
         RedisCursors(rt.connection).since("hourly", T0)
+
+
+def test_report_to_takes_any_address_the_inbox_takes(tmp_path: Path) -> None:
+    path = tmp_path / "schedules.toml"
+    path.write_text(entry(report_to="email:ops@localhost"))
+    [loaded] = load_schedules(path)
+    assert loaded.report_to == "email:ops@localhost"
+
+
+def test_seconds_go_last_and_the_next_ticks_show_what_an_expression_means() -> None:
+    now = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
+    every_30_seconds = schedule(cron="* * * * * */30")
+    assert [tick.astimezone(UTC) for tick in every_30_seconds.next_ticks(now)] == [
+        now + timedelta(seconds=30),
+        now + timedelta(seconds=60),
+        now + timedelta(seconds=90),
+    ]
+
+
+def test_outerloop_scheduler_check_prints_each_schedules_next_three_ticks(tmp_path: Path) -> None:
+    path = tmp_path / "schedules.toml"
+    path.write_text(entry(cron="0 2 * * *", more='timezone = "Asia/Tokyo"\n'))
+    lines = outerloop("scheduler", "--check", env={"OUTERLOOP_SCHEDULES": str(path)}).splitlines()
+    assert lines[0] == "daily  '0 2 * * *' (Asia/Tokyo) -> agent notes"
+    ticks = lines[1].removeprefix("  next: ").split(", ")
+    assert len(ticks) == 3 and all(tick.endswith("T02:00:00+09:00") for tick in ticks)

@@ -27,6 +27,7 @@ from channels.email.parse import InboundMail, MalformedMail, parse_mail
 from channels.email.replies import answer_by_mail
 from channels.email.status import ACCEPTED, DUPLICATE, TRY_LATER, Refused
 from channels.gateway import Gateway
+from channels.request_text import BLANK_REQUEST
 
 log = structlog.get_logger(__name__)
 
@@ -162,9 +163,9 @@ def _trigger_text(mail: InboundMail, new: bool) -> str:
         parts.append(mail.text)
     if not mail.text and not new:
         raise Refused(550, "5.6.0", "the reply has no new text above the quoted mail; nothing changed")
-    if not parts:
+    if not "".join(parts).strip():
         what = f"only attachments ({', '.join(mail.attachments)})" if mail.attachments else "no text"
-        raise Refused(550, "5.6.0", f"the mail has {what}; write the request in the subject or body")
+        raise Refused(550, "5.6.0", f"{BLANK_REQUEST} (the mail has {what}; write it in the subject or body)")
     if mail.attachments:
         parts.append(f"(attachments not read: {', '.join(mail.attachments)})")
     return "\n\n".join(parts)

@@ -23,6 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from channels.gateway import Gateway
+from channels.request_text import BlankRequest
 from channels.slack.answers import Answers, Refused
 from channels.slack.approvers import Approvers
 from channels.slack.blocks import (
@@ -70,13 +71,28 @@ def build_app(gateway: Gateway, config: SlackConfig, unavailable: Unavailable = 
         request_verification_enabled=False,
         logger=logging.getLogger("slack_bolt"),
     )
-    app.event("app_mention")(listeners.message)
-    app.event("message")(listeners.message)
+    app.event("app_mention")(ack=listeners.message, lazy=[listeners.tell_writer])
+    app.event("message")(ack=listeners.message, lazy=[listeners.tell_writer])
     app.action(APPROVE)(ack=listeners.approve, lazy=[listeners.tell_clicker])
     app.action(REJECT)(ack=listeners.reject, lazy=[listeners.ask_reason])
     app.view(REASON_VIEW)(listeners.reason_given)
     app.error(listeners.failed)
     return app
+
+
+def _notify(
+    client: WebClient, context: BoltContext, channel: str, user: str, message: dict[str, Any]
+) -> None:
+    """Tell ``user`` the listener's notice, if any, in the Slack thread of ``message``."""
+    notice = context.get(NOTICE)
+    if not notice:
+        return
+    try:
+        client.chat_postEphemeral(
+            channel=channel, user=user, text=notice, thread_ts=message.get("thread_ts") or message.get("ts")
+        )
+    except SlackClientError as exc:
+        log.warning("slack.notice_failed", user=user, error=str(exc))
 
 
 def _clicker(body: dict[str, Any]) -> str:
@@ -103,6 +119,9 @@ class Listeners:
             submitted = self.inbound.receive(read_message(body, context.bot_user_id))
         except Ignored as exc:
             log.info("slack.ignored", event_id=event_id, reason=str(exc))
+        except BlankRequest as exc:
+            log.info("slack.refused", event_id=event_id, reason=str(exc))
+            context[NOTICE] = str(exc)
         else:
             log.info(
                 "slack.received",
@@ -135,19 +154,13 @@ class Listeners:
 
     def tell_clicker(self, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         """Lazy: an ephemeral note to a clicker whose click changed nothing, saying why."""
-        notice = context.get(NOTICE)
-        if not notice:
-            return
         message = body.get("message") or {}
-        try:
-            client.chat_postEphemeral(
-                channel=str((body.get("channel") or {}).get("id")),
-                user=_clicker(body),
-                text=notice,
-                thread_ts=message.get("thread_ts") or message.get("ts"),
-            )
-        except SlackClientError as exc:
-            log.warning("slack.notice_failed", user=_clicker(body), error=str(exc))
+        _notify(client, context, str((body.get("channel") or {}).get("id")), _clicker(body), message)
+
+    def tell_writer(self, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+        """Lazy: an ephemeral note to a writer whose message started nothing, saying why."""
+        event = body.get("event") or {}
+        _notify(client, context, str(event.get("channel")), str(event.get("user")), event)
 
     def ask_reason(self, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         """Lazy: open the reject modal (its trigger id lives 3 seconds), or say why not."""

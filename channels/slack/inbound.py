@@ -98,7 +98,7 @@ def read_message(body: Mapping[str, Any], bot_user_id: str | None) -> Message:
         team=str(team),
         channel=str(channel),
         user=str(user),
-        text=unescape(cleaned or raw),
+        text=unescape(cleaned),  # a bare mention says nothing: refused as blank
         ts=str(ts),
         thread_ts=str(event["thread_ts"]) if event.get("thread_ts") else None,
         direct=event.get("channel_type") == "im",

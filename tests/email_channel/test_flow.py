@@ -10,7 +10,7 @@ from agent.events import Trigger
 from agent.thread import Status
 from bot.runtime import Runtime
 from channels.config import report_origin
-from channels.email.addresses import REDACTED, route, split_tag
+from channels.email.addresses import route, split_tag
 from channels.email.server import InboxServer
 from tests.email_channel.conftest import ALICE, INBOX
 from tests.email_channel.servers import Relay, mail, send
@@ -40,7 +40,7 @@ def test_mail_approval_by_reply_and_a_threaded_result(
 
     assert deploy_log.read_text() == "v1.1.0 staging\n"
     _, result = relay.wait(2)
-    assert "Deployed. deployed v1.1.0 to staging" in result.text()
+    assert "Done: deployed v1.1.0 to staging." in result.text()
     assert result.header("Subject") == "Re: deploy the latest tag"
     assert result.header("In-Reply-To") == request.header("Message-ID")
     assert result.header("References").split() == [first["Message-ID"], request.header("Message-ID")]
@@ -102,7 +102,8 @@ def test_the_same_flow_through_the_smtp_and_worker_processes(
     _, token = split_tag(request.header("Reply-To"))
     assert workers.log is not None
     logged = workers.log.read_text()
-    assert token and token not in logged and REDACTED in logged, "the processes' logs hold no reply token"
+    # aiosmtpd's per-command INFO lines (which the redacting filter rewrites) are held back now.
+    assert token and token not in logged, "the processes' logs hold no reply token"
 
 
 def _listening(port: int) -> bool:

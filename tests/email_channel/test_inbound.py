@@ -124,7 +124,11 @@ def test_oversized_mail_is_refused_with_552(runtime: Runtime, inbox: InboxServer
     [
         ("malformed_multipart.eml", b"5.6.0 malformed MIME (start boundary not found)"),
         ("invalid_base64.eml", b"5.6.0 malformed MIME (invalid base64 length)"),
-        ("attachments_only.eml", b"5.6.0 the mail has only attachments (release-notes.pdf)"),
+        (
+            "attachments_only.eml",
+            b"5.6.0 the request is empty: say what the agent should do "
+            b"(the mail has only attachments (release-notes.pdf)",
+        ),
     ],
 )
 def test_unreadable_mail_is_refused_with_its_reason(

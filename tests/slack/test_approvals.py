@@ -90,7 +90,7 @@ def test_mention_to_approval_buttons_to_approve_to_deploy_to_reply_in_the_thread
     assert f"Approved by <@{ALICE}>" in json.dumps(update.params["blocks"])
     assert "actions" not in [block["type"] for block in update.params["blocks"]], "the buttons are gone"
     reply = fake_slack.posts()[-1]
-    assert reply["thread_ts"] == start_ts and reply["text"].startswith("Deployed. deployed v1.1.0 to staging")
+    assert reply["thread_ts"] == start_ts and reply["text"].startswith("Done: deployed v1.1.0 to staging.")
 
 
 def test_a_member_of_an_approving_user_group_may_approve(

@@ -16,9 +16,10 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack import SlackUnavailable
 from bot.web import create_app
+from channels.request_text import BLANK_REQUEST
 from channels.slack.inbound import route_key
 from tests.fake_slack import BOT_ID, BOT_USER, TEAM, FakeSlack, error
-from tests.services import free_port, serve
+from tests.services import free_port, serve, wait_for
 from tests.slack.signed import (
     ALICE,
     CHANNEL,
@@ -184,3 +185,16 @@ def test_a_bad_bot_token_or_unknown_slack_agent_stops_the_web_app_at_start(
     settings.slack_agent = "nope"
     with pytest.raises(UnknownAgent, match="no agent named 'nope'"):
         create_app(Runtime.from_settings(settings))
+
+
+def test_a_blank_mention_starts_nothing_and_the_writer_is_told_why(
+    slack: SignedSlack, runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    event = mention("   ")
+    assert slack.event(event).status_code == 200
+    assert thread_of(runtime, event["ts"]) is None
+    [note] = wait_for(
+        lambda: [c.params for c in fake_slack.calls_to("chat.postEphemeral") if c.params["user"] == ALICE],
+        "the note to the writer",
+    )
+    assert note["text"] == BLANK_REQUEST and note["thread_ts"] == event["ts"]

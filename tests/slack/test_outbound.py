@@ -146,5 +146,5 @@ def test_a_thread_a_schedule_started_posts_at_the_top_and_continues_in_the_slack
     advance_and_answer(runtime, thread_id)
     deliver_all(runtime)
     done = fake_slack.posts()[-1]
-    assert done["text"].startswith("Deployed.") and done["thread_ts"] == request_post["ts"]
+    assert done["text"].startswith("Done: deployed") and done["thread_ts"] == request_post["ts"]
     assert done["channel"] == "C0OPS"

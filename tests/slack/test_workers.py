@@ -24,7 +24,7 @@ def test_mention_to_approval_to_deploy_to_reply_through_worker_processes(
 
     assert slack.approve(post, BOB).status_code == 200
     reply = wait_for(
-        lambda: next((p for p in fake_slack.posts() if p["text"].startswith("Deployed.")), None),
+        lambda: next((p for p in fake_slack.posts() if p["text"].startswith("Done: deployed")), None),
         "the reply in the thread",
     )
     assert reply["thread_ts"] == start["ts"]
