@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+import redis
 
 from bot import readiness
 from bot.dev_state import DevError, DevState, demo_repo, private_redis
