@@ -35,6 +35,7 @@ Kind = TypeVar("Kind")
 Key: TypeAlias = str | tuple[str, str | None]
 """What the heeded events are indexed by: their type, and for tool calls, results and errors
 also their type and the tool they name."""
+_NAMING_A_TOOL = (ToolCall, ToolResult, Error)
 
 _GROW = threading.Lock()
 """Held while checking that a history ends where its log ends and appending to it, so that
@@ -67,8 +68,9 @@ class _Log:
         if ignored:
             self.ignored.append(position)
         else:
-            for kind in _keys(event):
-                self.kinds.setdefault(kind, []).append(position)
+            self.kinds.setdefault(event.type, []).append(position)
+            if isinstance(event, _NAMING_A_TOOL):
+                self.kinds.setdefault((event.type, event.tool), []).append(position)
         match event:
             case Trigger():
                 self.triggers.append(position)
@@ -90,12 +92,6 @@ class _Log:
         log.kinds = {kind: at[: bisect_left(at, length)] for kind, at in self.kinds.items()}
         log.renderings = {at: text for at, text in self.renderings.items() if at < length}
         return log
-
-
-def _keys(event: Event) -> tuple[Key, ...]:
-    if isinstance(event, ToolCall | ToolResult | Error):
-        return event.type, (event.type, event.tool)
-    return (event.type,)
 
 
 class History(Sequence[Event]):
