@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from html import escape
 
 from agent.definition import AgentSpec
@@ -28,8 +28,9 @@ from agent.events import (
     ToolResult,
     Trigger,
 )
+from agent.history import History, Key
 from agent.prompts import render
-from agent.thread import Thread, without_ignored_responses
+from agent.thread import Thread
 
 MAX_OUTPUT_CHARS = 2000
 """Longest tool output shown in full; the model gets the head and a note beyond it."""
@@ -57,41 +58,69 @@ def system_prompt(agent: AgentSpec) -> str:
 
 
 def user_prompt(thread: Thread, budget: int) -> str:
-    return render("context", events=render_events(without_ignored_responses(thread), budget))
+    return render("context", events=_render(thread.events, budget))
 
 
 def render_events(events: Sequence[Event], budget: int) -> str:
-    """All events that matter to the model, compacted to fit ``budget`` tokens."""
-    shown = [(e, tag) for e in _without_resolved_errors(events) if (tag := render_event(e)) is not None]
-    return _compact([event for event, _ in shown], [tag for _, tag in shown], budget)
+    """All ``events`` that matter to the model, compacted to fit ``budget`` tokens.
+
+    Each event counts as heeded: ``user_prompt`` leaves out those its thread ignored."""
+    return _render(History(events), budget)
 
 
-def _compact(visible: Sequence[Event], rendered: Sequence[str], budget: int) -> str:
-    """Fold from the oldest event after the first until the text fits or only the tail is left.
+def _render(history: History, budget: int) -> str:
+    """The shown events of ``history``, compacted to fit ``budget`` tokens.
 
-    Each candidate text's length is summed from the events' lengths, computed once; the
-    summary's counts grow by one event per cut, and its text is written only once the kept
-    events alone fit. One pass, however many events are folded.
+    Compaction keeps the first shown event, then folds the oldest of the others into a
+    summary until the text fits or only the last ``KEEP_RECENT`` are left. So the events
+    are rendered from the newest back, each once (``History.rendered``), only until the
+    kept text alone outgrows the budget: however long the thread, the work is what the
+    budget holds. The summary's counts come from the history's indexes, not from a pass.
     """
-    # A joined text is as long as its parts plus a newline between each two.
-    kept = sum(len(tag) + 1 for tag in rendered) - 1
-    summary: _Folded | None = None
-    cut = 1
-    while _too_long(kept, summary, budget) and cut < len(visible) - KEEP_RECENT:
-        kept -= len(rendered[cut]) + 1
-        summary = summary or _Folded()
-        summary.add(visible[cut])
-        cut += 1
-    if summary is None:
-        return "\n".join(rendered)
-    return "\n".join([rendered[0], summary.text(), *rendered[cut:]])
+    shown = _Shown(history)
+    first = shown.first()
+    if first is None:
+        return ""
+    start, head = first
+    tail: list[tuple[int, str]] = []
+    """The shown events after the first, newest first, with their positions."""
+    kept = len(head)
+    """The length of the first event and the tail joined, a newline between each two."""
+    for position, text in shown.backwards(start):
+        if len(tail) >= KEEP_RECENT and _tokens(kept) > budget:
+            return _compact(shown, head, start, tail, kept, budget)
+        tail.append((position, text))
+        kept += len(text) + 1
+    if len(tail) <= KEEP_RECENT or _tokens(kept) <= budget:
+        return _join(head, None, tail)
+    return _compact(shown, head, start, tail, kept, budget)
 
 
-def _too_long(kept: int, summary: _Folded | None, budget: int) -> bool:
-    """Whether the kept events, and the summary with its newline once there is one, exceed ``budget``."""
+def _compact(
+    shown: _Shown, head: str, start: int, tail: list[tuple[int, str]], kept: int, budget: int
+) -> str:
+    """Fold the oldest events of ``tail`` until the text fits or only the tail's last
+    ``KEEP_RECENT`` are left; the events between the first and the tail are folded already."""
+    summary = shown.folded(start, tail[-1][0])
+    for count in range(len(tail) - 1, KEEP_RECENT - 1, -1):
+        position, text = tail[count]
+        summary.add(shown.history[position])
+        kept -= len(text) + 1
+        if count == KEEP_RECENT or not _too_long(kept, summary, budget):
+            return _join(head, summary, tail[:count])
+    return _join(head, summary, tail)
+
+
+def _join(head: str, summary: _Folded | None, tail: list[tuple[int, str]]) -> str:
+    folded = [] if summary is None else [summary.text()]
+    return "\n".join([head, *folded, *(text for _, text in reversed(tail))])
+
+
+def _too_long(kept: int, summary: _Folded, budget: int) -> bool:
+    """Whether the kept events and the summary, with its newline, exceed ``budget``."""
     if _tokens(kept) > budget:
         return True  # whatever the summary adds; so it is written only near the cut
-    return summary is not None and _tokens(kept + len(summary.text()) + 1) > budget
+    return _tokens(kept + len(summary.text()) + 1) > budget
 
 
 class _Folded:
@@ -116,22 +145,78 @@ class _Folded:
         return f'<compacted events="{count}">{escape("; ".join(parts))}</compacted>'
 
 
-def _without_resolved_errors(events: Sequence[Event]) -> list[Event]:
-    """Drop errors a later success resolved: one of the same tool, or any for tool-less errors.
+class _Shown:
+    """Which events of a history the model is shown, asked one position at a time.
 
-    An unrelated success resolves nothing: an interrupted deploy stays in view after
-    a later list_tags succeeds.
+    Not shown: the responses and expiries ``reduce`` ignored (invariant 7), control events
+    that render as nothing, and errors a later success resolved (factor 9): a success of
+    the same tool, or any success for a tool-less error. An unrelated success resolves
+    nothing: an interrupted deploy stays in view after a later list_tags succeeds.
     """
-    last_success: dict[str | None, int] = {}
-    for index, event in enumerate(events):
-        if isinstance(event, ToolResult):
-            last_success[event.tool] = index
-            last_success[None] = index
 
-    def resolved(index: int, event: Event) -> bool:
-        return isinstance(event, Error) and index < last_success.get(event.tool, -1)
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self._successes: dict[str | None, int] = {}
 
-    return [event for index, event in enumerate(events) if not resolved(index, event)]
+    def first(self) -> tuple[int, str] | None:
+        """The first shown event's position and rendering, if any event is shown."""
+        for position in range(len(self.history)):
+            text = self._text(position)
+            if text is not None:
+                return position, text
+        return None
+
+    def backwards(self, start: int) -> Iterator[tuple[int, str]]:
+        """The shown events after ``start``, newest first, with their positions."""
+        for position in range(len(self.history) - 1, start, -1):
+            text = self._text(position)
+            if text is not None:
+                yield position, text
+
+    def folded(self, start: int, stop: int) -> _Folded:
+        """The summary of the shown events between positions ``start`` and ``stop``, exclusive."""
+        history, folded = self.history, _Folded()
+        errors = 0
+        for key in history.kinds():
+            count = history.how_many(key, start + 1, stop)
+            if not count or not self._renders(key):
+                continue
+            match key:
+                case ("tool_call", str(tool)):
+                    folded.calls[tool] = count
+                case ("error", tool):
+                    errors += count - self._resolved(tool, start + 1, stop)
+                case str(kind) if kind not in ("tool_call", "error"):
+                    folded.kinds[kind] = count
+                case _:
+                    pass  # a tool call or error in all (counted by tool above), or a result by tool
+        if errors:
+            folded.kinds["error"] = errors
+        return folded
+
+    def _text(self, position: int) -> str | None:
+        history = self.history
+        if history.is_ignored(position):
+            return None
+        event = history[position]
+        if isinstance(event, Error) and position < self._last_success(event.tool):
+            return None
+        return history.rendered(position, render_event)
+
+    def _renders(self, key: Key) -> bool:
+        """Whether events with ``key`` are rendered (``render_event`` drops by type alone)."""
+        first = self.history.first_of(key)
+        return self.history.rendered(first, render_event) is not None
+
+    def _resolved(self, tool: str | None, start: int, stop: int) -> int:
+        """How many errors naming ``tool`` from ``start`` up to ``stop`` a later success resolved."""
+        return self.history.how_many(("error", tool), start, min(stop, self._last_success(tool)))
+
+    def _last_success(self, tool: str | None) -> int:
+        if tool not in self._successes:
+            key: Key = "tool_result" if tool is None else ("tool_result", tool)
+            self._successes[tool] = self.history.last_of(key)
+        return self._successes[tool]
 
 
 def render_event(event: Event) -> str | None:

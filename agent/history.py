@@ -12,24 +12,30 @@ So a history never changes, and each history answers only for its own entries.
 
 The log also keeps the indexes that the thread's lookups need (its first trigger, a
 request by id, the response that settled a request, the responses and expiries
-``reduce`` ignored), built as entries are added. An entry's index facts depend only on
-the entries before it, so they hold for every history that contains the entry.
+``reduce`` ignored, where the heeded events of each type and tool are), built as entries
+are added. An entry's index facts depend only on the entries before it, so they hold for
+every history that contains the entry. So does an entry's rendering for the model, which
+the log keeps once made: a later step of the thread renders only what is new to it.
 """
 
 from __future__ import annotations
 
 import threading
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
-from typing import Any, TypeVar, overload
+from typing import Any, TypeAlias, TypeVar, overload
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
-from agent.events import Event, HumanRequest, HumanResponse, Trigger
+from agent.events import Error, Event, HumanRequest, HumanResponse, ToolCall, ToolResult, Trigger
 
 Kind = TypeVar("Kind")
+Key: TypeAlias = str | tuple[str, str | None]
+"""What the heeded events are indexed by: their type, and for tool calls, results and errors
+also their type and the tool they name."""
+_NAMING_A_TOOL = (ToolCall, ToolResult, Error)
 
 _GROW = threading.Lock()
 """Held while checking that a history ends where its log ends and appending to it, so that
@@ -39,7 +45,7 @@ two threads folding different events onto one history never both take the same s
 class _Log:
     """The entries shared by histories, and their indexes. Only ever appended to."""
 
-    __slots__ = ("events", "ignored", "requests", "settled", "triggers")
+    __slots__ = ("events", "ignored", "kinds", "renderings", "requests", "settled", "triggers")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
@@ -51,12 +57,20 @@ class _Log:
         """Position of the first response with each request id that ``reduce`` did not ignore."""
         self.triggers: list[int] = []
         """Positions of the triggers, ascending."""
+        self.kinds: dict[Key, list[int]] = {}
+        """Positions of the events ``reduce`` did not ignore, ascending, by each of their keys."""
+        self.renderings: dict[int, str | None] = {}
+        """The entries rendered so far, by position."""
 
     def add(self, event: Event, ignored: bool) -> None:
         position = len(self.events)
         self.events.append(event)
         if ignored:
             self.ignored.append(position)
+        else:
+            self.kinds.setdefault(event.type, []).append(position)
+            if isinstance(event, _NAMING_A_TOOL):
+                self.kinds.setdefault((event.type, event.tool), []).append(position)
         match event:
             case Trigger():
                 self.triggers.append(position)
@@ -75,6 +89,8 @@ class _Log:
         log.requests = {key: at for key, at in self.requests.items() if at < length}
         log.settled = {key: at for key, at in self.settled.items() if at < length}
         log.triggers = self.triggers[: bisect_left(self.triggers, length)]
+        log.kinds = {kind: at[: bisect_left(at, length)] for kind, at in self.kinds.items()}
+        log.renderings = {at: text for at, text in self.renderings.items() if at < length}
         return log
 
 
@@ -187,9 +203,53 @@ class History(Sequence[Event]):
 
     def heeded(self) -> list[Event]:
         """The events ``reduce`` did not ignore, oldest first."""
+        # Copied in runs between the ignored ones: a step of a long thread asks for them.
+        events, positions = self._log.events, self._log.ignored
+        heeded: list[Event] = []
+        start = 0
+        for at in positions[: bisect_left(positions, self._length)]:
+            heeded += events[start:at]
+            start = at + 1
+        heeded += events[start : self._length]
+        return heeded
+
+    def is_ignored(self, position: int) -> bool:
+        """Whether ``reduce`` ignored the event at ``position`` (counted from the start)."""
         positions = self._log.ignored
-        skip = set(positions[: bisect_left(positions, self._length)])
-        return [event for at, event in enumerate(self) if at not in skip]
+        at = bisect_left(positions, position)
+        return at < len(positions) and positions[at] == position < self._length
+
+    def kinds(self) -> list[Key]:
+        """The keys of the heeded events (see ``Key``); some may count none in this history."""
+        return list(self._log.kinds)
+
+    def how_many(self, key: Key, start: int, stop: int) -> int:
+        """How many heeded events with ``key`` are at positions from ``start`` up to ``stop``."""
+        positions = self._log.kinds.get(key, [])
+        stop = min(stop, self._length)
+        return max(0, bisect_left(positions, stop) - bisect_left(positions, start))
+
+    def last_of(self, key: Key) -> int:
+        """The position of the last heeded event with ``key``, or -1 if there is none."""
+        positions = self._log.kinds.get(key, [])
+        at = bisect_left(positions, self._length)
+        return positions[at - 1] if at else -1
+
+    def first_of(self, key: Key) -> int:
+        """The position of the first heeded event with ``key``, or -1 if there is none."""
+        positions = self._log.kinds.get(key, [])
+        return positions[0] if positions and positions[0] < self._length else -1
+
+    def rendered(self, position: int, render: Callable[[Event], str | None]) -> str | None:
+        """``render`` of the event at ``position``, made once per entry and kept with the log.
+
+        An entry never changes, so every history of the log (the next step's thread too)
+        reuses it. ``render`` must be the same pure function every time: the context's."""
+        renderings = self._log.renderings
+        if position in renderings:
+            return renderings[position]
+        text = renderings[position] = render(self[position])
+        return text
 
     def _at(self, position: int | None, kind: type[Kind]) -> Kind | None:
         if position is None or position >= self._length:

@@ -7,7 +7,9 @@ process and one run, the CPU time of:
 
 - folding N events (``agent.thread.replay``) for N = 10, 1,000 and 10,000;
 - rendering the context of an N-event thread (``agent.context.user_prompt``) at the
-  default budget, so that long threads are compacted;
+  default budget, so that long threads are compacted; the same thread again and again, so
+  from the second call on it reuses the renderings its history keeps, as a worker's next
+  step of a thread it holds does (a first rendering is part of a whole step's figures);
 - a bare loop appending N items to a list: the least any fold of N events can cost.
 
 Each is printed with its cost per event against the 10-event case of the same work
