@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from bot.dev import PARTS
-from tests.services import free_port, wait_for
+from tests.services import REPO, free_port, wait_for
 from tests.test_cli import outerloop
 
 BANNER = "Outerloop dev is up:"
@@ -152,3 +152,49 @@ def test_dev_keeps_outbound_mail_in_a_local_maildir(tmp_path: Path) -> None:
         )
     [message] = list(mailbox.Maildir(maildir))[:1]
     assert message["To"] == "me@localhost" and "deploy v1.0.0 to staging" in str(message["Subject"])
+
+
+def readme_block(language: str, after: str) -> str:
+    """The first ``language`` block of the README after the line ``after``."""
+    text = (REPO / "README.md").read_text().split(after, 1)[1]
+    return text.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_mail_walkthrough_approves_a_deploy_by_mail_offline(tmp_path: Path) -> None:
+    """The README's Email "Try it" blocks, as written, against a real ``outerloop dev`` (only the
+    inbox port differs: the test's is a free one, not 2525)."""
+    port, smtp_port = free_port(), free_port()
+    python = Path(sys.executable)
+    local = {"REDIS_URL": ""}
+    with running_dev(tmp_path, port, smtp_port) as dev:
+        dev.banner()
+        start = readme_block("sh", "Try it with `outerloop dev` running").splitlines()
+        send = " ".join(line.rstrip("\\") for line in start[:2]).replace(".venv/bin/python", str(python))
+        subprocess.run(send.replace("2525", str(smtp_port)), shell=True, cwd=tmp_path, check=True)
+        (thread_id,) = [
+            line.split()[0] for line in outerloop("threads", env=local, cwd=tmp_path).splitlines()
+        ]
+        wait_for(
+            lambda: "awaiting_human" in outerloop("show", thread_id, env=local, cwd=tmp_path),
+            "the approval request",
+            timeout=60,
+        )
+        wait_for(
+            lambda: any(
+                "+" in (m["Reply-To"] or "") for m in mailbox.Maildir(tmp_path / ".outerloop" / "mail")
+            ),
+            "the request mail in the maildir",
+            timeout=60,
+        )
+        answer = readme_block("python", "answer it as that person would").replace("2525", str(smtp_port))
+        subprocess.run([str(python), "-c", answer], cwd=tmp_path, check=True)
+        shown = wait_for(
+            lambda: (
+                (text := outerloop("show", thread_id, env=local, cwd=tmp_path))
+                and "status=done" in text
+                and text
+            ),
+            "the deploy approved by mail",
+            timeout=60,
+        )
+    assert "me@localhost approved" in shown, shown
