@@ -48,11 +48,12 @@ class _Log:
         self.requests: dict[str, int] = {}
         """Position of the first ``HumanRequest`` with each request id."""
         self.settled: dict[str, int] = {}
-        """Position of the first response with each request id that ``reduce`` did not ignore."""
+        """Position of the first response with each request id that settled it (``reduce`` did not
+        ignore it, and it was not an approval short of the request's quorum)."""
         self.triggers: list[int] = []
         """Positions of the triggers, ascending."""
 
-    def add(self, event: Event, ignored: bool) -> None:
+    def add(self, event: Event, ignored: bool, partial: bool = False) -> None:
         position = len(self.events)
         self.events.append(event)
         if ignored:
@@ -62,7 +63,7 @@ class _Log:
                 self.triggers.append(position)
             case HumanRequest(request_id=request_id):
                 self.requests.setdefault(request_id, position)
-            case HumanResponse(request_id=request_id) if not ignored:
+            case HumanResponse(request_id=request_id) if not ignored and not partial:
                 self.settled.setdefault(request_id, position)
             case _:
                 pass
@@ -98,17 +99,18 @@ class History(Sequence[Event]):
         history._length = length
         return history
 
-    def appended(self, event: Event, ignored: bool) -> History:
-        """This history and then ``event``; ``ignored`` says whether ``reduce`` ignored it.
+    def appended(self, event: Event, ignored: bool, partial: bool = False) -> History:
+        """This history and then ``event``; ``ignored`` says whether ``reduce`` ignored it,
+        ``partial`` whether it is an approval that counted but left its request pending.
 
         Constant time when this history ends where its log ends (a thread folded forward);
         otherwise it copies this history's entries into a new log first."""
         with _GROW:
             if len(self._log.events) == self._length:
-                self._log.add(event, ignored)
+                self._log.add(event, ignored, partial)
                 return History._view(self._log, self._length + 1)
         log = self._log.prefix(self._length)
-        log.add(event, ignored)
+        log.add(event, ignored, partial)
         return History._view(log, self._length + 1)
 
     def __len__(self) -> int:
@@ -162,7 +164,8 @@ class History(Sequence[Event]):
         return self._at(self._log.requests.get(request_id), HumanRequest)
 
     def settled(self, request_id: str) -> HumanResponse | None:
-        """The first response to ``request_id`` that ``reduce`` did not ignore."""
+        """The response that settled ``request_id``: the first that ``reduce`` did not ignore and
+        that did not leave the request pending."""
         return self._at(self._log.settled.get(request_id), HumanResponse)
 
     def ignored(self) -> list[Event]:

@@ -36,7 +36,8 @@ from agent.events import (
 )
 from agent.loop import approval_request, describe_call
 from agent.model import Model
-from agent.thread import FINAL, Status, Thread, fork, may_answer
+from agent.approvals import may_answer
+from agent.thread import FINAL, Status, Thread, fork
 from bot import outbox
 from bot.agents import load_registry
 from bot.models import model_for
@@ -354,7 +355,7 @@ class Runtime:
                 "approved or running. Approvals do not carry over to a copy: approve to run it here."
             )
             thread = self.record(
-                thread, approval_request(spec, spec.tool(carried.tool), carried, text)
+                thread, approval_request(spec, spec.tool(carried.tool), carried, text, thread)
             ).thread
         self.enqueue(thread.id)
         log.info("thread.forked", thread_id=thread.id, source=thread_id, at=at)

@@ -108,7 +108,7 @@ def test_dev_runs_everything_with_a_private_redis_from_launch_to_done(tmp_path: 
         wait_for(
             lambda: "awaiting_human" in outerloop("show", thread_id, env=local, cwd=tmp_path), "approval"
         )
-        outerloop("respond", thread_id, "--approve", env=local, cwd=tmp_path)
+        outerloop("respond", thread_id, "--approve", "--as", "alice", env=local, cwd=tmp_path)
         wait_for(lambda: "status=done" in outerloop("show", thread_id, env=local, cwd=tmp_path), "done")
         assert "deployed v1.2.0 to staging" in outerloop("show", thread_id, env=local, cwd=tmp_path)
         # The local inbox takes mail for outerloop@localhost from @localhost senders.

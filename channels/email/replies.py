@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import structlog
 
 from agent.events import HumanRequest
-from agent.thread import Thread, may_answer
+from agent.approvals import may_answer
+from agent.thread import Thread
 from channels.email.addresses import domain_of, normalize, route, split_tag
 from channels.email.parse import InboundMail
 from channels.email.status import ACCEPTED, DUPLICATE, Refused
