@@ -173,6 +173,12 @@ class History(Sequence[Event]):
         positions = self._log.ignored
         return [self._log.events[at] for at in positions[: bisect_left(positions, self._length)]]
 
+    def heeds_last(self) -> bool:
+        """Whether ``reduce`` heeded the latest event (did not ignore it)."""
+        positions = self._log.ignored
+        at = bisect_left(positions, self._length - 1)
+        return not (at < len(positions) and positions[at] == self._length - 1)
+
     def heeded(self) -> list[Event]:
         """The events ``reduce`` did not ignore, oldest first."""
         positions = self._log.ignored

@@ -73,7 +73,7 @@ def test_launch_approve_done_end_to_end_through_rq_workers(
     assert not deploy_log.exists(), "nothing deployed before approval"
 
     # The shared token started the thread, so it may not approve it: a person does.
-    _, secret = ApiTokens(runtime.connection).create("alice")
+    _, secret = ApiTokens(runtime.connection).create("alice@example.com")
     answer = {"request_id": request["request_id"], "approved": True}
     alice = {"Authorization": f"Bearer {secret}"}
     assert api.post(f"/threads/{thread_id}/responses", headers=alice, json=answer).status_code == 202
