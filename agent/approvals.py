@@ -11,10 +11,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from agent.events import Event, Grant, HumanRequest, ProposedCall, Trigger
+from agent.events import Event, Grant, GrantScope, HumanRequest, ProposedCall, Trigger
+
+
+@dataclass(frozen=True)
+class Standing:
+    """The standing scope an approver asks for along with their approval (see ``Grant``)."""
+
+    scope: GrantScope
+    hours: float | None = None
+    """How long it lasts: required for ``tool``, optional for the others."""
 
 
 def digest(tool: str, arguments: dict[str, Any]) -> str:

@@ -10,14 +10,13 @@ from typing import Any, TypeVar, cast
 
 import click
 
-from agent.approvals import call_digest
+from agent.approvals import Standing, call_digest
 from agent.definition import UnknownAgent
 from agent.events import GrantScope
 from agent.thread import Status
 from bot import logs
 from bot.audit import Decision, parse_since
 from bot.audit import since as decisions_since
-from bot.decisions import Standing
 from bot.runtime import Runtime
 from bot.settings import MissingSetting, Settings
 from bot.slack import SlackUnavailable

@@ -9,27 +9,17 @@ filled in. The runtime appends it only if the log is still the one checked here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.approvals import call_digest, excluded, grant_fits, may_answer
+from agent.approvals import Standing, call_digest, excluded, grant_fits, may_answer
 from agent.definition import AgentSpec
-from agent.events import Grant, GrantScope, HumanRequest, HumanResponse, ProposedCall
+from agent.events import Grant, HumanRequest, HumanResponse, ProposedCall
 from agent.thread import Thread
 from channels.gateway import Conflict, NotAllowed
 
 MAX_GRANT_HOURS = 24 * 30
 """The longest a standing approval for a whole tool may last."""
-
-
-@dataclass(frozen=True)
-class Standing:
-    """The standing scope an approver asks for along with their approval."""
-
-    scope: GrantScope
-    hours: float | None = None
-    """How long it lasts: required for ``tool``, optional for the others."""
 
 
 def checked(

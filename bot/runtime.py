@@ -17,7 +17,7 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from agent.approvals import call_digest
+from agent.approvals import Standing, call_digest
 from agent.definition import AgentSpec, Registry
 from agent.events import (
     Cancelled,
@@ -43,7 +43,7 @@ from agent.model import Model
 from agent.thread import FINAL, Status, Thread, fork
 from bot import outbox
 from bot.agents import load_registry
-from bot.decisions import Standing, checked
+from bot.decisions import checked
 from bot.grants import Grants, live_key
 from bot.models import model_for
 from bot.outbound import outbound_channels

@@ -17,13 +17,12 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from agent.approvals import call_digest
+from agent.approvals import Standing, call_digest
 from agent.definition import UnknownAgent
 from agent.events import EVENTS_ADAPTER, Grant, GrantScope, Origin
 from agent.thread import Status, Thread
 from bot import audit, slack
 from bot.api_tokens import ApiTokens
-from bot.decisions import Standing
 from bot.errors import install_error_shapes, short
 from bot.health import health_report
 from bot.identity import Caller, Unauthorized, acting_as, authenticate

@@ -9,13 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.approvals import call_digest
+from agent.approvals import Standing, call_digest
 from agent.events import HumanRequest, Origin, ProposedCall, Trigger, new_id
 from agent.loop import approval_request
 from agent.thread import Thread
 from agent.tools import Policy
 from bot.api_tokens import ApiTokens
-from bot.decisions import Standing
 from bot.runtime import Runtime
 from bot.web import create_app
 from channels.gateway import Conflict, NotAllowed

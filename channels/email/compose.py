@@ -176,7 +176,11 @@ def _request_body(request: HumanRequest, approvers: tuple[str, ...], opening: st
         how = (
             "To answer, reply to this mail with one of these as the first line:\n\n"
             "    approve\n"
-            "    reject: <your reason>\n"
+            "    reject: <your reason>\n\n"
+            "To change an argument before approving, put one line per change right under\n"
+            "approve, such as:\n\n"
+            "    approve\n"
+            "    tag: v1.2.0\n"
         )
     asked = f"Asked: {', '.join(approvers)}. " if approvers else ""
     return (
