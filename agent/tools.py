@@ -101,6 +101,11 @@ class InvalidArguments(ValueError):
         )
         super().__init__(f"invalid arguments for {tool}: {problems}")
         self.tool = tool
+        self.problems: dict[str, str] = {}
+        """What is wrong, by the top-level argument it is wrong in (``""`` for the whole call)."""
+        for e in error.errors():
+            where = str(e["loc"][0]) if e["loc"] else ""
+            self.problems.setdefault(where, e["msg"])
 
 
 def render_output(output: object) -> str:

@@ -10,7 +10,7 @@ from channels.email import CHANNEL as EMAIL
 from channels.email.compose import Letterhead
 from channels.email.outbound import EmailOutbound, RelayConfig
 from channels.gateway import Outbound
-from channels.slack.inbound import CHANNEL as SLACK
+from channels.slack import CHANNEL as SLACK
 from channels.slack.outbound import SlackOutbound
 
 

@@ -306,6 +306,13 @@ class Runtime:
     def thread_of(self, route: str) -> str | None:
         return self.store.route(route)
 
+    def arguments_schema(self, agent: str, tool: str) -> dict[str, Any] | None:
+        try:
+            found = self.agents.get(agent).tool(tool)
+        except LookupError:  # the agent was removed since the request was made
+            return None
+        return found.arguments.model_json_schema() if found is not None else None
+
     def load(self, thread_id: str) -> Thread:
         return self.store.load(thread_id)
 

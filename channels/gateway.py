@@ -67,6 +67,11 @@ class Gateway(Protocol):
 
     def load(self, thread_id: str) -> Thread: ...
 
+    def arguments_schema(self, agent: str, tool: str) -> dict[str, Any] | None:
+        """The JSON schema of ``tool``'s arguments in ``agent``, for a door that lets people
+        edit them; None when the agent has no such tool."""
+        ...
+
     def thread_of(self, route: str) -> str | None:
         """The thread a conversation maps to, if any."""
         ...
