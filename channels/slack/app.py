@@ -129,27 +129,27 @@ class Listeners:
 
     def reject(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         """A Reject click only asks for a reason; the modal's submission records the decision."""
-        try:
-            ref = RequestRef.parse(_button_value(body))
-            self.answers.check(ref, _clicker(body))
-        except (Refused, BadPayload) as exc:
-            log.info("slack.click_refused", user=_clicker(body), reason=str(exc))
-            context[NOTICE] = str(exc)
-        else:
-            context[REASON_WANTED] = ref.value()
+        self._wants_modal(body, context, REASON_WANTED, approving=False)
         ack()
 
     def edit(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         """An Edit click only opens the modal; its submission records the approval."""
+        self._wants_modal(body, context, EDIT_WANTED, approving=True)
+        ack()
+
+    def _wants_modal(
+        self, body: dict[str, Any], context: BoltContext, wanted: str, *, approving: bool
+    ) -> None:
+        """Hand the clicked request on to the lazy listener that opens a modal (under ``wanted``),
+        if the clicker may answer it; else what to tell them."""
         try:
             ref = RequestRef.parse(_button_value(body))
-            self.answers.check(ref, _clicker(body), approving=True)
+            self.answers.check(ref, _clicker(body), approving=approving)
         except (Refused, BadPayload) as exc:
             log.info("slack.click_refused", user=_clicker(body), reason=str(exc))
             context[NOTICE] = str(exc)
         else:
-            context[EDIT_WANTED] = ref.value()
-        ack()
+            context[wanted] = ref.value()
 
     def open_editor(self, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         """Lazy: open the Edit modal, built from the tool's schema and prefilled, or say why not."""

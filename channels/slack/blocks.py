@@ -258,16 +258,26 @@ def timed_out_message(request: HumanRequest, expired: RequestExpired) -> list[Bl
     return [*_request_blocks(request), _context(line)]
 
 
-def reason_modal(ref: RequestRef) -> dict[str, Any]:
-    """The modal a Reject click opens, asking why."""
+def modal(callback_id: str, ref: RequestRef, verb: str, blocks: list[Block]) -> dict[str, Any]:
+    """A modal about the request ``ref`` names, whose submit button says ``verb``."""
     return {
         "type": "modal",
-        "callback_id": REASON_VIEW,
+        "callback_id": callback_id,
         "private_metadata": ref.value(),
-        "title": {"type": "plain_text", "text": "Reject"},
-        "submit": {"type": "plain_text", "text": "Reject"},
+        "title": {"type": "plain_text", "text": verb},
+        "submit": {"type": "plain_text", "text": verb},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
+        "blocks": blocks,
+    }
+
+
+def reason_modal(ref: RequestRef) -> dict[str, Any]:
+    """The modal a Reject click opens, asking why."""
+    return modal(
+        REASON_VIEW,
+        ref,
+        "Reject",
+        [
             {
                 "type": "input",
                 "block_id": REASON_FIELD,
@@ -280,7 +290,7 @@ def reason_modal(ref: RequestRef) -> dict[str, Any]:
                 },
             }
         ],
-    }
+    )
 
 
 def reason_of(view: dict[str, Any]) -> str:

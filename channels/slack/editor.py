@@ -14,7 +14,7 @@ from typing import Any, cast, get_args
 
 from agent.approvals import Standing
 from agent.events import GrantScope, HumanRequest
-from channels.slack.blocks import BadPayload, Block, RequestRef, escape
+from channels.slack.blocks import BadPayload, Block, RequestRef, escape, modal
 
 EDIT_VIEW = "outerloop_edit_arguments"
 """The ``callback_id`` of the Edit modal."""
@@ -66,15 +66,7 @@ def edit_modal(ref: RequestRef, request: HumanRequest, schema: Schema) -> dict[s
     ]
     if request.standing:
         blocks += _scope_inputs()
-    return {
-        "type": "modal",
-        "callback_id": EDIT_VIEW,
-        "private_metadata": ref.value(),
-        "title": {"type": "plain_text", "text": "Approve"},
-        "submit": {"type": "plain_text", "text": "Approve"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": blocks,
-    }
+    return modal(EDIT_VIEW, ref, "Approve", blocks)
 
 
 def _resolved(prop: Schema, schema: Schema) -> Schema:

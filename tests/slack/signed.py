@@ -136,7 +136,9 @@ def edit_submitted(view: JSON, user: str, **changes: Any) -> JSON:
         if element["type"] in ("static_select", "radio_buttons"):
             chosen = changes.get(block["block_id"])
             options = {option["value"]: option for option in element["options"]}
-            state["selected_option"] = options[chosen] if chosen is not None else element.get("initial_option")
+            state["selected_option"] = (
+                options[chosen] if chosen is not None else element.get("initial_option")
+            )
         else:
             state["value"] = changes.get(block["block_id"], element.get("initial_value"))
         values[block["block_id"]] = {"value": state}

@@ -41,10 +41,11 @@ def run(runtime: Runtime, thread_id: str) -> Thread:
 
 
 def awaiting_approval(
-    slack: SignedSlack, runtime: Runtime, fake_slack: FakeSlack
+    slack: SignedSlack, runtime: Runtime, fake_slack: FakeSlack, requester: str = CAROL
 ) -> tuple[str, dict[str, Any]]:
-    """Mention the bot and run the thread up to its approval message; returns the thread id and post."""
-    start = mention("deploy the latest", user=CAROL)
+    """``requester`` mentions the bot, which runs the thread up to its approval message; returns
+    the thread id and post."""
+    start = mention("deploy the latest", user=requester)
     assert slack.event(start).status_code == 200
     thread_id = runtime.thread_of(f"slack:T0TEAM:{CHANNEL}:{start['ts']}")
     assert thread_id is not None

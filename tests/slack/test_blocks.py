@@ -92,8 +92,12 @@ def test_an_approval_message_shows_the_call_its_arguments_and_approve_edit_rejec
         (REJECT, "danger"),
     ]
     bound = RequestRef("t1", "r1", digest(APPROVAL.call.tool, APPROVAL.call.arguments))
-    assert {RequestRef.parse(e["value"]) for e in actions["elements"]} == {bound}, "the buttons bind the arguments"
-    assert RequestRef.parse(RequestRef("t1", "r1").value()) == RequestRef("t1", "r1"), "older buttons still read"
+    assert {RequestRef.parse(e["value"]) for e in actions["elements"]} == {bound}, (
+        "the buttons bind the arguments"
+    )
+    assert RequestRef.parse(RequestRef("t1", "r1").value()) == RequestRef("t1", "r1"), (
+        "older buttons still read"
+    )
 
 
 def test_a_decided_message_replaces_the_buttons_with_who_decided_when() -> None:
