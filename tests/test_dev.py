@@ -103,7 +103,7 @@ def test_dev_is_ready_when_it_says_so_and_stops_quietly_on_ctrl_c(tmp_path: Path
         assert 'deploy(tag="v1.0.0", environment="production")' in outerloop(
             "show", thread_id, env=local, cwd=tmp_path
         )
-        outerloop("respond", thread_id, "--approve", env=local, cwd=tmp_path)
+        outerloop("respond", thread_id, "--approve", "--as", "alice", env=local, cwd=tmp_path)
         wait_for(lambda: "status=done" in outerloop("show", thread_id, env=local, cwd=tmp_path), "done")
         output = dev.interrupt()
     assert banner["model"] == "scripted (no ANTHROPIC_API_KEY)"
