@@ -238,7 +238,9 @@ def render_event(event: Event) -> str | None:
             return _element("request_human_input", text, {})
         case HumanResponse(responder=who, approved=approved, comment=comment, answer=answer):
             verdict = None if approved is None else ("approved" if approved else "rejected")
-            return _element("human_response", answer or comment or "", {"from": who, "decision": verdict})
+            return _element(
+                "human_response", _said(event, answer or comment or ""), {"from": who, "decision": verdict}
+            )
         case RequestExpired():
             return _element("request_expired", _expiry_note(event), {"outcome": event.outcome})
         case AgentMessage(text=text):
@@ -247,6 +249,21 @@ def render_event(event: Event) -> str | None:
             return _element("done_for_now", message, {})
         case _:
             return None
+
+
+def _said(response: HumanResponse, text: str) -> str:
+    """What a response says, plus the arguments a human changed the call's to: the model must
+    know that what ran is not what it proposed."""
+    notes = [text] if text else []
+    if response.arguments is not None:
+        notes.append(
+            f"The approver changed the arguments to {_json(response.arguments)}; the call runs with those."
+        )
+    if response.under is not None:
+        notes.append(
+            f"Approved under the standing approval {response.under.grant_id} of {response.under.by}."
+        )
+    return " ".join(notes)
 
 
 def _expiry_note(expired: RequestExpired) -> str:

@@ -175,6 +175,33 @@ class Expiry(_Frozen):
     escalate_to: tuple[str, ...] = ()
 
 
+GrantScope = Literal["thread", "call", "tool"]
+"""How far a standing approval reaches: every call of its tool in the thread it was given in
+(``thread``); calls with exactly the arguments it approved, in that thread (``call``); every
+call of its tool by the agent in any thread, until it ends (``tool``)."""
+
+
+class Grant(_Frozen):
+    """A standing approval: an approver said yes to more than the one call they were asked about.
+
+    Given with an approving ``HumanResponse`` (its ``gives``) and named by every response
+    it later stands in for (their ``under``), so the log shows who approved what, and when."""
+
+    grant_id: str = Field(default_factory=new_id)
+    scope: GrantScope
+    agent: str
+    tool: str
+    thread: str
+    """The thread it was given in."""
+    by: str
+    via: str | None = None
+    """The approvers entry that let ``by`` give it (a group), as on their response."""
+    digest: str | None = None
+    """For the ``call`` scope: the digest of the arguments it covers (``agent.approvals.digest``)."""
+    until: datetime | None = None
+    """When it ends by itself; None: when it is revoked (or its thread forked away from)."""
+
+
 class HumanRequest(_Event):
     """The agent asks a person: approve ``call``, or answer ``text`` (factor 7)."""
 
@@ -191,6 +218,13 @@ class HumanRequest(_Event):
     stage: int = 0
     """How often the request has expired and been asked again. Always 0 in a recorded
     request: ``reduce`` counts it up in the thread's pending copy (see ``RequestExpired``)."""
+    quorum: int = Field(default=1, ge=1)
+    """How many distinct approvers must approve ``call`` (the tool's ``min_approvals``)."""
+    excluded: tuple[str, ...] = ()
+    """Who may not approve ``call`` however they reach it: the person who started the thread
+    and whoever wrote the message that led to the call (separation of duties)."""
+    standing: bool = False
+    """Whether the tool's policy lets an approver approve with a standing scope (a ``Grant``)."""
 
 
 class HumanResponse(_Event):
@@ -208,6 +242,18 @@ class HumanResponse(_Event):
     credential: str | None = None
     """Which credential proved the responder, when the door has several: for the HTTP API
     ``api`` (the shared token) or ``token:<id>`` (a person's token). Never a secret."""
+    channel: str | None = None
+    """The door the answer came through: ``slack``, ``email``, ``api``, ``cli`` or ``grant``."""
+    digest: str | None = None
+    """The digest of the arguments the responder saw and decides on (``agent.approvals.digest``);
+    an approval is bound to it, and ignored once the pending call's arguments differ."""
+    arguments: dict[str, Any] | None = None
+    """Arguments the approver changed the call's to (the request keeps the original ones)."""
+    gives: Grant | None = None
+    """A standing approval the approver gives along with this approval."""
+    under: Grant | None = None
+    """The standing approval this response stands for: the call was in its scope, so nobody
+    was waited for (``channel`` is then ``grant`` and ``responder`` who gave it)."""
 
 
 ExpiryOutcome = Literal["reminded", "escalated", "timed_out"]
@@ -232,6 +278,14 @@ class RequestExpired(_Event):
     """Who is asked now: the same people (reminded) or the escalation group (escalated)."""
     expires_at: datetime | None = None
     """The new deadline (reminded, escalated)."""
+
+
+class GrantRevoked(_Event):
+    """A standing approval given in this thread ends before its time."""
+
+    type: Literal["grant_revoked"] = "grant_revoked"
+    grant_id: str
+    by: str
 
 
 class AgentMessage(_Event):
@@ -291,6 +345,7 @@ Event = Annotated[
     | HumanRequest
     | HumanResponse
     | RequestExpired
+    | GrantRevoked
     | AgentMessage
     | ModelRequested
     | ModelDecided

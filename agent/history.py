@@ -12,10 +12,11 @@ So a history never changes, and each history answers only for its own entries.
 
 The log also keeps the indexes that the thread's lookups need (its first trigger, a
 request by id, the response that settled a request, the responses and expiries
-``reduce`` ignored, where the heeded events of each type and tool are), built as entries
-are added. An entry's index facts depend only on the entries before it, so they hold for
-every history that contains the entry. So does an entry's rendering for the model, which
-the log keeps once made: a later step of the thread renders only what is new to it.
+``reduce`` ignored, the approvals that left their request short of their quorum, where the
+heeded events of each type and tool are), built as entries are added. An entry's index facts
+depend only on the entries before it, so they hold for every history that contains the entry.
+So does an entry's rendering for the model, which the log keeps once made: a later step of the
+thread renders only what is new to it.
 """
 
 from __future__ import annotations
@@ -45,16 +46,19 @@ two threads folding different events onto one history never both take the same s
 class _Log:
     """The entries shared by histories, and their indexes. Only ever appended to."""
 
-    __slots__ = ("events", "ignored", "kinds", "renderings", "requests", "settled", "triggers")
+    __slots__ = ("events", "ignored", "kinds", "partial", "renderings", "requests", "settled", "triggers")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.ignored: list[int] = []
         """Positions of the events ``reduce`` ignored, ascending."""
+        self.partial: list[int] = []
+        """Positions of the approvals that counted but left their request pending, ascending."""
         self.requests: dict[str, int] = {}
         """Position of the first ``HumanRequest`` with each request id."""
         self.settled: dict[str, int] = {}
-        """Position of the first response with each request id that ``reduce`` did not ignore."""
+        """Position of the first response with each request id that settled it (``reduce`` did not
+        ignore it, and it was not an approval short of the request's quorum)."""
         self.triggers: list[int] = []
         """Positions of the triggers, ascending."""
         self.kinds: dict[Key, list[int]] = {}
@@ -62,7 +66,7 @@ class _Log:
         self.renderings: dict[int, str | None] = {}
         """The entries rendered so far, by position."""
 
-    def add(self, event: Event, ignored: bool) -> None:
+    def add(self, event: Event, ignored: bool, partial: bool = False) -> None:
         position = len(self.events)
         self.events.append(event)
         if ignored:
@@ -71,12 +75,14 @@ class _Log:
             self.kinds.setdefault(event.type, []).append(position)
             if isinstance(event, _NAMING_A_TOOL):
                 self.kinds.setdefault((event.type, event.tool), []).append(position)
+        if partial:
+            self.partial.append(position)
         match event:
             case Trigger():
                 self.triggers.append(position)
             case HumanRequest(request_id=request_id):
                 self.requests.setdefault(request_id, position)
-            case HumanResponse(request_id=request_id) if not ignored:
+            case HumanResponse(request_id=request_id) if not ignored and not partial:
                 self.settled.setdefault(request_id, position)
             case _:
                 pass
@@ -86,6 +92,7 @@ class _Log:
         log = _Log()
         log.events = self.events[:length]
         log.ignored = self.ignored[: bisect_left(self.ignored, length)]
+        log.partial = self.partial[: bisect_left(self.partial, length)]
         log.requests = {key: at for key, at in self.requests.items() if at < length}
         log.settled = {key: at for key, at in self.settled.items() if at < length}
         log.triggers = self.triggers[: bisect_left(self.triggers, length)]
@@ -108,18 +115,27 @@ class History(Sequence[Event]):
         self._length = len(self._log.events)
 
     @classmethod
-    def restored(cls, events: Iterable[Event], ignored: Iterable[int]) -> History:
-        """The history of a thread that held ``events`` and ignored those at the positions
-        ``ignored`` (see ``ignored_positions``): what folding them would give, without folding."""
+    def restored(
+        cls, events: Iterable[Event], ignored: Iterable[int], partial: Iterable[int] = ()
+    ) -> History:
+        """The history of a thread that held ``events``, ignored those at the positions
+        ``ignored`` (see ``ignored_positions``) and counted the approvals at ``partial`` short of
+        their quorum (see ``partial_positions``): what folding them would give, without folding."""
         skip = frozenset(ignored)
+        short = frozenset(partial)
         log = _Log()
         for position, event in enumerate(events):
-            log.add(event, ignored=position in skip)
+            log.add(event, ignored=position in skip, partial=position in short)
         return cls._view(log, len(log.events))
 
     def ignored_positions(self) -> list[int]:
         """Where the events ``reduce`` ignored are, ascending (for ``restored``)."""
         positions = self._log.ignored
+        return positions[: bisect_left(positions, self._length)]
+
+    def partial_positions(self) -> list[int]:
+        """Where the approvals short of their request's quorum are, ascending (for ``restored``)."""
+        positions = self._log.partial
         return positions[: bisect_left(positions, self._length)]
 
     @classmethod
@@ -129,17 +145,18 @@ class History(Sequence[Event]):
         history._length = length
         return history
 
-    def appended(self, event: Event, ignored: bool) -> History:
-        """This history and then ``event``; ``ignored`` says whether ``reduce`` ignored it.
+    def appended(self, event: Event, ignored: bool, partial: bool = False) -> History:
+        """This history and then ``event``; ``ignored`` says whether ``reduce`` ignored it,
+        ``partial`` whether it is an approval that counted but left its request pending.
 
         Constant time when this history ends where its log ends (a thread folded forward);
         otherwise it copies this history's entries into a new log first."""
         with _GROW:
             if len(self._log.events) == self._length:
-                self._log.add(event, ignored)
+                self._log.add(event, ignored, partial)
                 return History._view(self._log, self._length + 1)
         log = self._log.prefix(self._length)
-        log.add(event, ignored)
+        log.add(event, ignored, partial)
         return History._view(log, self._length + 1)
 
     def __len__(self) -> int:
@@ -193,13 +210,20 @@ class History(Sequence[Event]):
         return self._at(self._log.requests.get(request_id), HumanRequest)
 
     def settled(self, request_id: str) -> HumanResponse | None:
-        """The first response to ``request_id`` that ``reduce`` did not ignore."""
+        """The response that settled ``request_id``: the first that ``reduce`` did not ignore and
+        that did not leave the request pending."""
         return self._at(self._log.settled.get(request_id), HumanResponse)
 
     def ignored(self) -> list[Event]:
         """The events ``reduce`` ignored, oldest first."""
         positions = self._log.ignored
         return [self._log.events[at] for at in positions[: bisect_left(positions, self._length)]]
+
+    def heeds_last(self) -> bool:
+        """Whether ``reduce`` heeded the latest event (did not ignore it)."""
+        positions = self._log.ignored
+        at = bisect_left(positions, self._length - 1)
+        return not (at < len(positions) and positions[at] == self._length - 1)
 
     def heeded(self) -> list[Event]:
         """The events ``reduce`` did not ignore, oldest first."""

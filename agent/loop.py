@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from agent.approvals import requesters
 from agent.asking import decide, request_for
 from agent.definition import AgentSpec
 from agent.events import (
@@ -36,7 +37,7 @@ from agent.events import (
 from agent.expiry import deadline
 from agent.model import Model
 from agent.thread import Status, Thread, reduce
-from agent.tools import DoneForNow, InvalidArguments, RequestHumanInput, Tool
+from agent.tools import NEEDS_APPROVAL, DoneForNow, InvalidArguments, RequestHumanInput, Tool
 
 Record = Callable[[Event], Thread]
 """Persist an event and return the thread with it folded in."""
@@ -126,7 +127,7 @@ def step(
     """One step of a running thread: the switch, in one screen."""
     record = _stamping_deadlines(record, clock)
     if thread.open_call is not None:
-        return _recover_interrupted(thread.open_call, agent, record)
+        return _recover_interrupted(thread, thread.open_call, agent, record)
     if thread.approved is not None:
         return _run_approved(thread.approved, agent, record)
     if thread.decided is None:
@@ -140,7 +141,7 @@ def step(
             return record(_question(agent, question))
         case UseTool(tool, arguments) if tool.policy.needs_approval:
             call = ProposedCall(call_id=new_id(), tool=tool.name, arguments=arguments.model_dump(mode="json"))
-            return record(approval_request(agent, tool, call, f"Approve {describe_call(call)}?"))
+            return record(approval_request(agent, tool, call, f"Approve {describe_call(call)}?", thread))
         case UseTool(tool, arguments):
             return _run(tool, arguments, new_id(), agent, record)
         case Invalid(error):
@@ -167,7 +168,11 @@ def describe_call(call: ProposedCall) -> str:
     return f"{call.tool}({arguments})"
 
 
-def approval_request(agent: AgentSpec, tool: Tool | None, call: ProposedCall, text: str) -> HumanRequest:
+def approval_request(
+    agent: AgentSpec, tool: Tool | None, call: ProposedCall, text: str, thread: Thread
+) -> HumanRequest:
+    """Ask for ``call`` as the tool's policy says: whom, how many, who not (its requesters)."""
+    policy = tool.policy if tool is not None else NEEDS_APPROVAL
     return HumanRequest(
         request_id=new_id(),
         kind="approval",
@@ -175,6 +180,9 @@ def approval_request(agent: AgentSpec, tool: Tool | None, call: ProposedCall, te
         call=call,
         approvers=agent.approvers_for(tool),
         expiry=agent.expiry_for(tool),
+        quorum=policy.min_approvals,
+        excluded=requesters(thread.events) if policy.separate_duties else (),
+        standing=policy.standing,
     )
 
 
@@ -226,7 +234,7 @@ def _run_approved(call: ProposedCall, agent: AgentSpec, record: Record) -> Threa
     return _run(tool, arguments, call.call_id, agent, record)
 
 
-def _recover_interrupted(call: ToolCall, agent: AgentSpec, record: Record) -> Thread:
+def _recover_interrupted(thread: Thread, call: ToolCall, agent: AgentSpec, record: Record) -> Thread:
     """A call was recorded but never finished: the worker died mid-call (invariant 5)."""
     tool = agent.tool(call.tool)
     if tool is not None and tool.policy.idempotent:
@@ -249,7 +257,7 @@ def _recover_interrupted(call: ToolCall, agent: AgentSpec, record: Record) -> Th
         f"{describe_call(proposed)} was interrupted and may or may not have run. "
         "Approve to run it again, or reject to leave it as it is."
     )
-    return record(approval_request(agent, tool, proposed, text))
+    return record(approval_request(agent, tool, proposed, text, thread))
 
 
 def _prefetch(thread: Thread, agent: AgentSpec, record: Record) -> Thread:

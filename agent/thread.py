@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from agent.approvals import call_digest, excluded, grant_covers, grant_fits, may_answer
 from agent.events import (
     AgentMessage,
     Cancelled,
@@ -25,6 +26,8 @@ from agent.events import (
     Event,
     Failed,
     Forked,
+    Grant,
+    GrantRevoked,
     HumanRequest,
     HumanResponse,
     ModelDecided,
@@ -75,6 +78,11 @@ class Thread(BaseModel):
     the thread until the answer (``model_decided`` or a model ``error``) is recorded."""
     decided: ModelDecided | None = None
     """The model's answer that the worker has not acted on yet."""
+    approvals: tuple[str, ...] = ()
+    """Who approved the pending request's call as it stands, while fewer than its quorum did."""
+    grants: tuple[Grant, ...] = ()
+    """Standing approvals given in this thread (not in the thread it was forked from) that
+    were not revoked. Whether one has ended by its time is for whoever applies it to say."""
 
     @property
     def runnable(self) -> bool:
@@ -125,21 +133,12 @@ def without_ignored_responses(thread: Thread) -> list[Event]:
     return thread.events.heeded()
 
 
-def may_answer(request: HumanRequest, responder: str, via: str | None = None) -> bool:
-    """Whether ``responder`` is allowed to answer ``request`` (invariant 7).
-
-    ``via`` names the approvers entry a channel found the responder under (a group the
-    channel checked their membership of); it counts only if the request lists it."""
-    if not request.approvers or responder in request.approvers:
-        return True
-    return via is not None and via in request.approvers
-
-
 def reduce(thread: Thread, event: Event) -> Thread:
     """Fold one event into a thread. Pure: no I/O, no clock, no randomness."""
     changes = {} if thread.status in FINAL else _changes(thread, event)
     ignored = isinstance(event, HumanResponse | RequestExpired) and "pending" not in changes
-    changes["events"] = thread.events.appended(event, ignored)
+    partial = isinstance(event, HumanResponse) and changes.get("pending") is not None
+    changes["events"] = thread.events.appended(event, ignored, partial)
     return _settle_status(thread.model_copy(update=changes))
 
 
@@ -168,7 +167,7 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
                 **_ACTED,
             }
         case HumanRequest():
-            return {"pending": event, **_ACTED}
+            return {"pending": event, "approvals": (), **_ACTED}
         case HumanResponse():
             return _answer(thread, event)
         case RequestExpired():
@@ -180,6 +179,7 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
                 "status": Status.DONE,
                 "pending": None,
                 "approved": None,
+                "approvals": (),
                 "consecutive_errors": 0,
                 **_ACTED,
             }
@@ -188,12 +188,14 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
         case Resumed():
             return {"paused": False}
         case Cancelled():
-            return {"status": Status.CANCELLED, "pending": None, "approved": None}
+            return {"status": Status.CANCELLED, "pending": None, "approved": None, "approvals": ()}
         case Failed():
             return {"status": Status.FAILED}
         case Forked():
             # A request copied without its answer is asked again by the copy's worker.
             return {"approved": None, "open_call": None, "deciding": None}
+        case GrantRevoked(grant_id=grant_id):
+            return {"grants": tuple(g for g in thread.grants if g.grant_id != grant_id)}
         case Context() | AgentMessage():
             return {}
 
@@ -227,14 +229,64 @@ def _close_call(thread: Thread, call_id: str | None) -> dict[str, Any]:
 
 
 def _answer(thread: Thread, response: HumanResponse) -> dict[str, Any]:
-    """Apply a response only if it settles the pending request and its author may answer."""
+    """Apply a response only if it answers the pending request, its author may answer, and,
+    for an approval, it binds the call's arguments as they stand (invariant 6)."""
     pending = thread.pending
     if pending is None or pending.request_id != response.request_id:
         return {}
     if not may_answer(pending, response.responder, response.via):
         return {}
-    approved = pending.call if pending.kind == "approval" and response.approved else None
-    return {"pending": None, "approved": approved, "consecutive_errors": 0}
+    call = pending.call
+    if pending.kind != "approval" or call is None:
+        return _settled(None)
+    if response.digest is not None and response.digest != call_digest(call):
+        return {}
+    if response.approved is not True:
+        return _settled(None)  # a reject from any approver rejects (a requester may withdraw)
+    if excluded(pending, response.responder):
+        return {}
+    if response.under is not None:
+        return _settled(call) if _standing(thread, pending, response) else {}
+    if response.arguments is not None and response.arguments != call.arguments:
+        call = call.model_copy(update={"arguments": response.arguments})
+        approvals: tuple[str, ...] = (response.responder,)  # earlier approvals saw other arguments
+    elif any(person == response.responder for person in thread.approvals):
+        return {}
+    else:
+        approvals = (*thread.approvals, response.responder)
+    if len(approvals) < pending.quorum:
+        return {"pending": pending.model_copy(update={"call": call}), "approvals": approvals}
+    return {**_settled(call), "grants": _given(thread, pending, call, response)}
+
+
+def _settled(approved: ProposedCall | None) -> dict[str, Any]:
+    return {"pending": None, "approved": approved, "approvals": (), "consecutive_errors": 0}
+
+
+def _standing(thread: Thread, pending: HumanRequest, response: HumanResponse) -> bool:
+    """Whether the grant ``response`` names may stand in for approving ``pending``: a grant of
+    this thread must still be live here; one given elsewhere for a whole tool was checked
+    live, atomically with this response's append, by the runtime that recorded it."""
+    grant = response.under
+    if grant is None or grant.by != response.responder:
+        return False
+    if not grant_covers(grant, pending, thread.agent, response.at):
+        return False
+    if grant.scope == "tool" and grant.thread != thread.id:
+        return True
+    return grant.thread == thread.id and grant in thread.grants
+
+
+def _given(
+    thread: Thread, pending: HumanRequest, call: ProposedCall, response: HumanResponse
+) -> tuple[Grant, ...]:
+    """The thread's grants, plus the one ``response`` gives if the policy and its scope allow it."""
+    grant = response.gives
+    if grant is None or not pending.standing or pending.quorum > 1 or grant.thread != thread.id:
+        return thread.grants
+    if grant.agent != thread.agent or grant_fits(grant, call, response.responder, response.via) is not None:
+        return thread.grants
+    return (*thread.grants, grant)
 
 
 def _expire(thread: Thread, expired: RequestExpired) -> dict[str, Any]:
@@ -243,7 +295,7 @@ def _expire(thread: Thread, expired: RequestExpired) -> dict[str, Any]:
     if pending is None or pending.request_id != expired.request_id or pending.expires_at != expired.deadline:
         return {}
     if expired.outcome == "timed_out":
-        return {"pending": None}
+        return {"pending": None, "approvals": ()}
     asked_again = {
         "approvers": expired.approvers,
         "expires_at": expired.expires_at,

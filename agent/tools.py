@@ -28,12 +28,26 @@ class Policy:
     (or the agent's approvers when empty). ``idempotent``: safe to run again when
     a worker died mid-call; otherwise an interrupted call goes to a human.
     ``expiry``: the time limit on this tool's approval requests, instead of the agent's.
+    ``min_approvals``: how many distinct approvers a call needs (a reject from any rejects).
+    ``separate_duties``: the person who started the thread, or wrote the message that led
+    to the call, may not approve it. ``standing``: approvers may approve with a standing
+    scope (this thread, these exact arguments, this tool for some hours); off by default.
     """
 
     needs_approval: bool = False
     idempotent: bool = False
     approvers: tuple[str, ...] = ()
     expiry: Expiry | None = None
+    min_approvals: int = 1
+    separate_duties: bool = True
+    standing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.min_approvals < 1:
+            raise ValueError(f"min_approvals must be at least 1, not {self.min_approvals}")
+        if self.standing and self.min_approvals > 1:
+            # One person's grant would stand in for the whole quorum on every later call.
+            raise ValueError("standing approvals need min_approvals=1: a grant is one person's word")
 
 
 SAFE = Policy()
@@ -87,6 +101,11 @@ class InvalidArguments(ValueError):
         )
         super().__init__(f"invalid arguments for {tool}: {problems}")
         self.tool = tool
+        self.problems: dict[str, str] = {}
+        """What is wrong, by the top-level argument it is wrong in (``""`` for the whole call)."""
+        for e in error.errors():
+            where = str(e["loc"][0]) if e["loc"] else ""
+            self.problems.setdefault(where, e["msg"])
 
 
 def render_output(output: object) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -13,7 +15,8 @@ from bot.cli_errors import connect, friendly_errors
 from bot.thread_list import STATUSES
 
 if TYPE_CHECKING:
-    from agent.events import Origin
+    from agent.events import GrantScope, Origin
+    from bot.audit import Decision
     from bot.runtime import Runtime
 
 
@@ -185,13 +188,35 @@ def show(thread_id: str, as_json: bool) -> None:
 @click.option("--reject", metavar="REASON", help="Reject the pending action, saying why.")
 @click.option("--answer", metavar="TEXT", help="Answer the pending question.")
 @click.option("--as", "responder", default=None, help="Who answers (default: $USER); must be an approver.")
+@click.option(
+    "--set",
+    "edits",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="With --approve: change one argument first (VALUE as JSON, else text); repeatable.",
+)
+@click.option(
+    "--scope",
+    type=click.Choice(["thread", "call", "tool"]),
+    help="With --approve: a standing approval for this thread, these exact arguments, or the tool.",
+)
+@click.option("--hours", type=click.FloatRange(min=0, min_open=True), help="How long --scope lasts.")
 @friendly_errors
 def respond(
-    thread_id: str, approve: bool, reject: str | None, answer: str | None, responder: str | None
+    thread_id: str,
+    approve: bool,
+    reject: str | None,
+    answer: str | None,
+    responder: str | None,
+    edits: tuple[str, ...],
+    scope: str | None,
+    hours: float | None,
 ) -> None:
-    """Answer the thread's pending request."""
+    """Answer the thread's pending request (an approval binds the arguments shown by `show`)."""
     if sum((approve, reject is not None, answer is not None)) != 1:
         raise click.UsageError("give exactly one of --approve, --reject REASON, --answer TEXT")
+    if (edits or scope or hours) and not approve:
+        raise click.UsageError("--set, --scope and --hours go with --approve")
     rt = _runtime()
     pending = rt.store.load(thread_id).pending
     if pending is None:
@@ -200,6 +225,9 @@ def respond(
         raise click.UsageError(f"thread {thread_id} waits for an approval: use --approve or --reject REASON")
     if pending.kind == "question" and answer is None:
         raise click.UsageError(f"thread {thread_id} waits for an answer to a question: use --answer TEXT")
+    from agent.approvals import Standing, call_digest
+
+    call = pending.call
     approved = True if approve else (False if reject is not None else None)
     appended = rt.respond(
         thread_id,
@@ -208,8 +236,26 @@ def respond(
         approved=approved,
         comment=reject,
         answer=answer,
+        channel="cli",
+        digest=call_digest(call) if call is not None else None,
+        arguments=_edited(call.arguments if call else {}, edits) if edits else None,
+        standing=Standing(cast("GrantScope", scope), hours) if scope else None,
     )
     click.echo(f"{thread_id} {appended.thread.status.value}")
+
+
+def _edited(arguments: dict[str, Any], edits: tuple[str, ...]) -> dict[str, Any]:
+    """``arguments`` with each ``KEY=VALUE`` of ``--set`` applied; VALUE is JSON, or else text."""
+    changed = dict(arguments)
+    for edit in edits:
+        name, sep, raw = edit.partition("=")
+        if not sep or not name:
+            raise click.UsageError(f"--set wants KEY=VALUE, not {edit!r}")
+        try:
+            changed[name] = json.loads(raw)
+        except ValueError:
+            changed[name] = raw
+    return changed
 
 
 def _control(name: str, action: Callable[[Runtime, str, str, str | None], Any], with_reason: bool) -> None:
@@ -249,8 +295,6 @@ def tokens(ctx: click.Context) -> None:
 @friendly_errors
 def list_tokens() -> None:
     """List tokens: id, person, created, note (never the secret)."""
-    import time
-
     from bot.api_tokens import ApiTokens
 
     for token in ApiTokens(_runtime().connection).live():
@@ -280,6 +324,56 @@ def revoke_token(token_id: str) -> None:
 
     token = ApiTokens(_runtime().connection).revoke(token_id)
     click.echo(f"revoked {token.id} ({token.person})")
+
+
+@main.command()
+@friendly_errors
+def grants() -> None:
+    """List live standing approvals: id, scope, tool, who gave it, until when, where."""
+    for grant in _runtime().grants.live():
+        until = f"until {grant.until:%Y-%m-%d %H:%M} UTC" if grant.until else "until revoked"
+        click.echo(
+            f"{grant.grant_id}  {grant.scope:<6} {grant.agent}/{grant.tool}  by {grant.by}  {until}  "
+            f"thread {grant.thread}"
+        )
+
+
+@main.command()
+@click.argument("grant_id")
+@click.option("--as", "by", default=None, help="Who revokes (default: $USER).")
+@friendly_errors
+def revoke(grant_id: str, by: str | None) -> None:
+    """End a standing approval now: calls it covered ask for approval again."""
+    grant = _runtime().revoke(grant_id, by or _cli_origin().sender)
+    click.echo(f"revoked {grant.grant_id} ({grant.scope} {grant.agent}/{grant.tool} by {grant.by})")
+
+
+@main.command()
+@click.option("--since", default="7d", show_default=True, help="How far back: 7d, 12h, 30m.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@friendly_errors
+def audit(since: str, as_json: bool, limit: int) -> None:
+    """Every decision: who, which call, its argument digest, edits, the door, the grant."""
+    from bot.audit import parse_since
+    from bot.audit import since as decisions_since
+
+    for decision in decisions_since(_runtime().connection, parse_since(since), limit):
+        click.echo(decision.model_dump_json(exclude_none=True) if as_json else _audit_line(decision))
+
+
+def _audit_line(decision: Decision) -> str:
+    at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(decision.at))
+    what = f"{decision.tool} {decision.digest}" if decision.tool else (decision.grant or decision.request_id)
+    notes = [
+        f"edited {json.dumps(decision.arguments, sort_keys=True)}" if decision.arguments else "",
+        f"under {decision.under}" if decision.under else "",
+        f"gives {decision.gives['scope']} {decision.gives['grant_id']}" if decision.gives else "",
+        "" if decision.counted else "(did not count)",
+    ]
+    extra = " ".join(note for note in notes if note)
+    who = f"{decision.by} via {decision.channel or '?'}"
+    return f"{at}  {decision.decision:<8} {who}  {what}  thread {decision.thread} {extra}".rstrip()
 
 
 main.add_command(agents)

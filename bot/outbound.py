@@ -10,8 +10,8 @@ from channels.email.compose import Letterhead
 from channels.email.maildir import MaildirOutbound
 from channels.email.outbound import EmailOutbound, RelayConfig
 from channels.gateway import Outbound
+from channels.slack import CHANNEL as SLACK
 from channels.slack.config import SlackConfig
-from channels.slack.inbound import CHANNEL as SLACK
 from channels.slack.outbound import SlackOutbound
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import cast
+from typing import Any, cast
 
 import redis
 import structlog
@@ -17,6 +17,7 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
+from agent.approvals import Standing, call_digest
 from agent.definition import Registry
 from agent.events import (
     Cancelled,
@@ -24,6 +25,9 @@ from agent.events import (
     Error,
     Event,
     Forked,
+    Grant,
+    GrantRevoked,
+    HumanRequest,
     HumanResponse,
     Origin,
     Paused,
@@ -36,13 +40,15 @@ from agent.events import (
 )
 from agent.loop import approval_request, describe_call
 from agent.model import Model
-from agent.thread import FINAL, Status, Thread, fork, may_answer
+from agent.thread import FINAL, Status, Thread, fork
 from bot import outbox
 from bot.agents import load_registry
+from bot.decisions import checked
+from bot.grants import Grants, live_key
 from bot.outbound import outbound_channels
 from bot.settings import Settings
-from bot.store import Appended, Store, ThreadExists, ThreadNotFound, key
-from channels.gateway import ROUTE, Conflict, NotAllowed, Outbound
+from bot.store import Appended, RequirementGone, Store, ThreadExists, ThreadNotFound, key
+from channels.gateway import ROUTE, Conflict, Outbound
 from channels.request_text import check_request_text
 
 log = structlog.get_logger(__name__)
@@ -88,6 +94,10 @@ class Runtime:
     def owes(self, thread: Thread, event: Event) -> bool:
         """Whether people must see ``event``: the thread's channel shows its kind (invariant 9)."""
         return outbox.wants(self.outbound, thread, event)
+
+    @cached_property
+    def grants(self) -> Grants:
+        return Grants(self.connection)
 
     @cached_property
     def queue(self) -> Queue:
@@ -151,11 +161,42 @@ class Runtime:
     def record(self, thread: Thread, event: Event, fence: str | None = None) -> Appended:
         """Append an event (fenced by the lock value ``fence``, for a worker) and hand it to the
         thread's channel if people should see it. The append itself records the delivery as
-        owed, so if queueing it fails, the outbox sweep queues it later (invariant 9)."""
+        owed, so if queueing it fails, the outbox sweep queues it later (invariant 9).
+
+        An approval request that a live standing approval covers is answered at once, under
+        that grant (``_stand_in``): the worker's next step runs the call."""
         appended = self.store.append(thread, event, fence=fence)
         if appended.applied:
             self.announce(appended.thread, event)
+            if isinstance(event, HumanRequest) and event.kind == "approval":
+                return self._stand_in(appended, event, fence)
         return appended
+
+    def _stand_in(self, appended: Appended, request: HumanRequest, fence: str | None) -> Appended:
+        """Approve ``request`` under a live grant that covers it, if there is one. The append
+        requires the grant's live key, so a revocation racing it wins (``bot.grants``)."""
+        thread, now = appended.thread, self.clock()
+        grant = self.grants.covering(thread, request, now)
+        if grant is None or request.call is None:
+            return appended
+        response = HumanResponse(
+            at=now,
+            request_id=request.request_id,
+            responder=grant.by,
+            via=grant.via,
+            approved=True,
+            channel="grant",
+            digest=call_digest(request.call),
+            under=grant,
+        )
+        try:
+            stood = self.store.append(thread, response, fence=fence, requires=live_key(grant.grant_id))
+        except RequirementGone:
+            log.info("grant.ended_meanwhile", thread_id=thread.id, grant_id=grant.grant_id)
+            return appended
+        self.announce(stood.thread, response)
+        log.info("grant.applied", thread_id=thread.id, grant_id=grant.grant_id, tool=request.call.tool)
+        return stood
 
     def record_late(self, thread_id: str, event: ToolResult | Error) -> Appended:
         """Keep the result of a tool that finished after its worker lost the thread.
@@ -270,6 +311,13 @@ class Runtime:
     def thread_of(self, route: str) -> str | None:
         return self.store.route(route)
 
+    def arguments_schema(self, agent: str, tool: str) -> dict[str, Any] | None:
+        try:
+            found = self.agents.get(agent).tool(tool)
+        except LookupError:  # the agent was removed since the request was made
+            return None
+        return found.arguments.model_json_schema() if found is not None else None
+
     def load(self, thread_id: str) -> Thread:
         return self.store.load(thread_id)
 
@@ -285,14 +333,21 @@ class Runtime:
         key: str | None = None,
         via: str | None = None,
         credential: str | None = None,
+        channel: str | None = None,
+        digest: str | None = None,
+        arguments: dict[str, Any] | None = None,
+        standing: Standing | None = None,
     ) -> Appended:
         """Answer a pending human request, after checking it is pending and who may answer.
 
         The checks and the append are one atomic step (invariant 7): the append is a
         compare-and-set on the log the checks read, so of racing answers exactly one is
         stored, and every other one is checked again against the log with that answer in it
-        and refused naming it."""
+        and refused naming it. ``digest`` binds an approval to the arguments the person saw
+        (without it, to the arguments as they stand); ``arguments`` approves edited ones;
+        ``standing`` gives a standing approval along with it (``bot.decisions``)."""
         thread = self.store.load(thread_id)
+        spec = self.agents.get(thread.agent)
         answer_given = HumanResponse(
             request_id=request_id,
             responder=responder,
@@ -302,20 +357,37 @@ class Runtime:
             key=key,
             via=via,
             credential=credential,
+            channel=channel,
+            digest=digest,
+            arguments=arguments,
         )
         while True:
-            response = _checked(thread, answer_given)
+            response = checked(thread, spec, answer_given, standing, self.clock())
             appended = self.store.append_if_current(thread, response)
             if appended is not None:
                 break
             thread = self.store.refresh(thread)
         if appended.applied:
+            if response.gives is not None and response.gives in appended.thread.grants:
+                self.grants.add(response.gives, self.clock())
             self.announce(appended.thread, response)
             self.enqueue(thread_id)
         log.info(
             "event.submitted", thread_id=thread_id, event_type=response.type, duplicate=not appended.applied
         )
         return appended
+
+    def revoke(self, grant_id: str, by: str) -> Grant:
+        """End a standing approval now: out of the index first (no call is approved under it
+        after this returns), then ``grant_revoked`` in the thread it was given in."""
+        grant = self.grants.get(grant_id)
+        self.grants.end(grant)
+        try:
+            self.store.append(self.store.load(grant.thread), GrantRevoked(grant_id=grant_id, by=by))
+        except ThreadNotFound:
+            log.info("grant.thread_gone", grant_id=grant_id, thread_id=grant.thread)
+        log.info("grant.revoked", grant_id=grant_id, thread_id=grant.thread, by=by)
+        return grant
 
     def pause(self, thread_id: str, by: str, reason: str | None = None) -> Appended:
         thread = self.store.load(thread_id)
@@ -362,7 +434,7 @@ class Runtime:
                 "approved or running. Approvals do not carry over to a copy: approve to run it here."
             )
             thread = self.record(
-                thread, approval_request(spec, spec.tool(carried.tool), carried, text)
+                thread, approval_request(spec, spec.tool(carried.tool), carried, text, thread)
             ).thread
         self.enqueue(thread.id)
         log.info("thread.forked", thread_id=thread.id, source=thread_id, at=at)
@@ -377,28 +449,3 @@ def _carried_call(copy: Thread) -> ProposedCall | None:
     if call is None:
         return None
     return ProposedCall(call_id=new_id(), tool=call.tool, arguments=call.arguments)
-
-
-def _checked(thread: Thread, response: HumanResponse) -> HumanResponse:
-    """``response`` as it may be recorded, if its responder may answer its request now; raises
-    ``LookupError``, ``NotAllowed``, ``Conflict`` or ``ValueError`` otherwise."""
-    request_id, responder = response.request_id, response.responder
-    request = thread.request(request_id)
-    if request is None:
-        raise LookupError(f"thread {thread.id} has no request {request_id!r}")
-    # Who may answer comes first, so a stranger learns nothing about who answered.
-    if not may_answer(request, responder, response.via):
-        raise NotAllowed(
-            f"{responder} may not answer this request; approvers: {', '.join(request.approvers)}"
-        )
-    settled = thread.response_to(request_id)
-    if settled is not None:
-        decision = {True: "approved", False: "rejected", None: "answered"}[settled.approved]
-        raise Conflict(f"request {request_id} was already answered by {settled.responder} ({decision})")
-    if thread.pending is None or thread.pending.request_id != request_id:
-        raise Conflict(f"request {request_id} is no longer pending")
-    if request.kind == "approval" and response.approved is None:
-        raise ValueError("an approval request needs approved: true or false")
-    if request.kind == "question" and not (response.answer or response.comment):
-        raise ValueError("a question needs an answer")
-    return response if request.kind == "approval" else response.model_copy(update={"approved": None})

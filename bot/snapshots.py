@@ -5,10 +5,11 @@ The log stays the truth (invariant 1); a snapshot is a cache that a replay rebui
 
 - in Redis, ``thread:{id}:snapshot`` is a hash of ``head`` (JSON: the version of the fold's
   code, the number of events N, the id of the Nth event, the derived fields and where the
-  ignored events are) and ``events`` (the N events as one JSON list). Reading it parses the
-  events in one call and folds none of them: folding is what costs most. Whoever loads a
-  thread writes a new one once ``SNAPSHOT_EVERY`` events were folded beyond the last; it
-  expires after ``SNAPSHOT_TTL`` without a new one.
+  ignored events and the approvals short of their quorum are) and ``events`` (the N events
+  as one JSON list). Reading it parses the events in one call and folds none of them:
+  folding is what costs most. Whoever loads a thread writes a new one once
+  ``SNAPSHOT_EVERY`` events were folded beyond the last; it expires after ``SNAPSHOT_TTL``
+  without a new one.
 - in the process, the threads loaded or appended to last (``CACHE_EVENTS`` events in all):
   a long-lived worker process (``bot.pool``) that advances a thread again reads, parses and
   folds only the events after the ones it holds.
@@ -32,7 +33,7 @@ import redis
 import structlog
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from agent import events, history
+from agent import approvals, events, history
 from agent import thread as fold
 from agent.events import Event
 from agent.history import History
@@ -52,7 +53,8 @@ EVENTS = TypeAdapter(list[Event])
 
 def _fold_version() -> str:
     """A digest of the code that defines events and the fold: a snapshot from other code is ignored."""
-    sources = b"".join(Path(module.__file__ or "").read_bytes() for module in (events, history, fold))
+    modules = (events, history, approvals, fold)
+    sources = b"".join(Path(module.__file__ or "").read_bytes() for module in modules)
     return hashlib.sha256(sources).hexdigest()[:16]
 
 
@@ -65,6 +67,8 @@ class _Head(BaseModel):
     last: str
     """The id of the last event the snapshot holds."""
     ignored: list[int]
+    partial: list[int]
+    """Where the approvals that left their request pending are (they settled nothing)."""
     derived: dict[str, Any]
     """The thread's fields other than its identity and events, as ``reduce`` left them."""
 
@@ -118,7 +122,7 @@ class Snapshots:
             stored = EVENTS.validate_json(cast(bytes, raw_events))
             if len(stored) != parsed.version or not stored or stored[-1].id != parsed.last:
                 raise ValueError("its events do not match its head")
-            restored = History.restored(stored, parsed.ignored)
+            restored = History.restored(stored, parsed.ignored, parsed.partial)
             return Thread.model_validate(
                 {**parsed.derived, "id": thread_id, "agent": agent, "events": restored}
             )
@@ -133,6 +137,7 @@ class Snapshots:
             version=len(thread.events),
             last=thread.events[-1].id,
             ignored=thread.events.ignored_positions(),
+            partial=thread.events.partial_positions(),
             derived=thread.model_dump(mode="json", exclude={"id", "agent", "events", "ignored"}),
         )
         pipe = self.redis.pipeline()

@@ -16,7 +16,9 @@ Layout (all keys under ``ol:``):
 - ``ended`` sorted set of ``{thread id} {agent}`` of ended threads, kept only with a retention
   period (``OUTERLOOP_RETENTION_DAYS``);
 - ``outbox`` sorted set of ``{thread id} {event id}`` deliveries owed, scored by when they were
-  last handed to a delivery job (invariant 9; see ``bot.outbox``).
+  last handed to a delivery job (invariant 9; see ``bot.outbox``);
+- ``audit`` sorted set of the latest decisions (``bot.audit``), scored by when they were
+  recorded, written by the append that records each one.
 
 An append is a compare-and-set on the thread's length: the caller folds the event
 into the thread it has, and the Lua script writes it only if nobody appended in
@@ -37,6 +39,7 @@ import redis
 
 from agent.events import EVENT_ADAPTER, Event
 from agent.thread import FINAL, Status, Thread, reduce, replay
+from bot import audit
 from bot.snapshots import SNAPSHOT_EVERY, Snapshots, event_id
 
 PREFIX = "ol"
@@ -49,13 +52,16 @@ entry in ``ended`` (``{id} {agent}``, scored by when it ended) tells ``forget_ex
 which index entries to drop."""
 
 _APPEND = """
--- KEYS: events, meta, dedupe, old status zset, new status zset, agent zset, threads zset, expiries zset,
---       lock, outbox, ended zset
+-- KEYS: 1 events, 2 meta, 3 dedupe, 4 old status zset, 5 new status zset, 6 agent zset, 7 threads zset,
+--       8 expiries zset, 9 lock, 10 outbox, 11 ended zset, 12 audit zset, 13 the key the append
+--       requires (a live grant; a key never set when it requires none)
 -- ARGV: 1 event json, 2 expected length, 3 thread id, 4 agent, 5 new status, 6 now, 7 has dedupe key,
 --       8 dedupe ttl, 9 deadline of the pending request ('' when none), 10 the lock value the writer
 --       holds ('' for a writer that needs no lock), 11 '1' when the event is owed a delivery,
---       12 event id, 13 retention in seconds ('0': keep), 14 '1' when the new status has ended the thread
+--       12 event id, 13 retention in seconds ('0': keep), 14 '1' when the new status has ended the thread,
+--       15 the audit entry ('' for none), 16 '1' when KEYS[13] must exist (a live grant), 17 audit cap
 if ARGV[10] ~= '' and redis.call('GET', KEYS[9]) ~= ARGV[10] then return {-2, ''} end
+if ARGV[16] == '1' and redis.call('EXISTS', KEYS[13]) == 0 then return {-3, ''} end
 if ARGV[7] == '1' then
   local seen = redis.call('GET', KEYS[3])
   if seen then return {0, seen} end
@@ -90,6 +96,10 @@ if ARGV[13] ~= '0' then
     redis.call('ZREM', KEYS[11], ARGV[3] .. ' ' .. ARGV[4])
   end
 end
+if ARGV[15] ~= '' then
+  redis.call('ZADD', KEYS[12], tonumber(ARGV[6]), ARGV[15])
+  redis.call('ZREMRANGEBYRANK', KEYS[12], 0, -tonumber(ARGV[17]) - 1)
+end
 return {1, tostring(length + 1)}
 """
 
@@ -106,6 +116,10 @@ class ThreadNotFound(LookupError):
 class ThreadExists(ValueError):
     def __init__(self, thread_id: str) -> None:
         super().__init__(f"a thread with id {thread_id!r} already exists")
+
+
+class RequirementGone(LookupError):
+    """The key an append required is gone (a grant revoked or ended): nothing was written."""
 
 
 class LockLost(RuntimeError):
@@ -192,15 +206,18 @@ class Store:
             raise ThreadExists(thread_id)
         return result
 
-    def append(self, thread: Thread, event: Event, fence: str | None = None) -> Appended:
+    def append(
+        self, thread: Thread, event: Event, fence: str | None = None, requires: str | None = None
+    ) -> Appended:
         """Append ``event`` after the events ``thread`` holds, catching up on any it lacks.
 
         Events others appended meanwhile are folded in first, so the result is always the
         stored log; ``event`` goes after them (invariant 4: in order, none lost). With
-        ``fence`` (the lock value a worker holds) raises ``LockLost`` if the lock moved on.
+        ``fence`` (the lock value a worker holds) raises ``LockLost`` if the lock moved on;
+        with ``requires`` (a key) raises ``RequirementGone`` unless the key exists.
         """
         while True:
-            result = self.append_if_current(thread, event, fence)
+            result = self.append_if_current(thread, event, fence, requires)
             if result is not None:
                 return result
             known = len(thread.events)
@@ -209,7 +226,9 @@ class Store:
                 # An earlier try was written but its answer lost (Redis went away): done.
                 return Appended(thread=thread, applied=True)
 
-    def append_if_current(self, thread: Thread, event: Event, fence: str | None = None) -> Appended | None:
+    def append_if_current(
+        self, thread: Thread, event: Event, fence: str | None = None, requires: str | None = None
+    ) -> Appended | None:
         """Append ``event`` only if nothing was appended since ``thread`` was loaded; None if
         something was (load again and decide again). For events decided on the thread's
         state, such as an expiry that must not land after an answer."""
@@ -227,6 +246,8 @@ class Store:
                 key("lock", thread.id),
                 key("outbox"),
                 key("ended"),
+                key("audit"),
+                requires or key("nothing"),
             ],
             args=[
                 EVENT_ADAPTER.dump_json(event),
@@ -243,10 +264,15 @@ class Store:
                 event.id,
                 self.retention,
                 "1" if folded.status in ENDED else "0",
+                audit.entry(folded, event) or "",
+                "1" if requires else "0",
+                audit.KEPT,
             ],
         )
         if outcome == -2:
             raise LockLost(f"thread {thread.id}: the lock was lost; {event.type} not written")
+        if outcome == -3:
+            raise RequirementGone(f"thread {thread.id}: {requires} is gone; {event.type} not written")
         if outcome == 0:
             return Appended(thread=thread, applied=False, duplicate_of=_text(value))
         if outcome == -1:

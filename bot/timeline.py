@@ -14,6 +14,7 @@ from agent.events import (
     Event,
     Failed,
     Forked,
+    GrantRevoked,
     HumanRequest,
     HumanResponse,
     ModelDecided,
@@ -39,7 +40,11 @@ def timeline(thread: Thread) -> str:
     for number, event in enumerate(thread.events, start=1):
         lines.append(f"{number:>3}  {event.at:%H:%M:%S}  {event.type:<14} {_shorten(describe(event))}")
     if thread.pending is not None:
-        how = "--approve | --reject REASON" if thread.pending.kind == "approval" else "--answer TEXT"
+        how = (
+            "--approve [--set KEY=VALUE] | --reject REASON"
+            if thread.pending.kind == "approval"
+            else "--answer TEXT"
+        )
         how += " [--as WHO]"
         lines.append(f"waiting on request {thread.pending.request_id}: outerloop respond {thread.id} {how}")
         if thread.pending.expires_at is not None:
@@ -65,7 +70,9 @@ def describe(event: Event) -> str:
             return f"{kind}: {subject}{who}"
         case HumanResponse(responder=who, approved=approved, comment=comment, answer=answer):
             verdict = {True: "approved", False: "rejected", None: "answered"}[approved]
-            return f"{who} {verdict}" + (f": {answer or comment}" if answer or comment else "")
+            return f"{who} {verdict}{_response_notes(event)}" + (
+                f": {answer or comment}" if answer or comment else ""
+            )
         case RequestExpired(outcome="timed_out", request_id=request_id):
             return f"request {request_id} timed out unanswered"
         case RequestExpired(outcome=outcome, approvers=approvers, expires_at=expires_at):
@@ -86,6 +93,25 @@ def describe(event: Event) -> str:
         case ModelDecided(tool=tool, arguments=arguments, model=model, latency=latency, usage=usage):
             how = f"{model or 'scripted'}, {latency:g} s, {usage.input_tokens} in, {usage.output_tokens} out"
             return f"{tool} {json.dumps(arguments, sort_keys=True)} ({how})"
+        case GrantRevoked(grant_id=grant_id, by=by):
+            return f"{by} revoked standing approval {grant_id}"
+
+
+def _response_notes(response: HumanResponse) -> str:
+    """What else an approval said: edited arguments, a grant given, the grant it stood for."""
+    notes = []
+    if response.arguments is not None:
+        notes.append(f" with arguments {json.dumps(response.arguments, sort_keys=True)}")
+    if response.gives is not None:
+        until = (
+            f" until {response.gives.until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+            if response.gives.until
+            else ""
+        )
+        notes.append(f", standing for the {response.gives.scope} ({response.gives.grant_id}){until}")
+    if response.under is not None:
+        notes.append(f" under standing approval {response.under.grant_id}")
+    return "".join(notes)
 
 
 def _shorten(text: str) -> str:

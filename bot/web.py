@@ -17,10 +17,11 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from agent.approvals import Standing, call_digest
 from agent.definition import UnknownAgent
-from agent.events import EVENTS_ADAPTER, Origin
+from agent.events import EVENTS_ADAPTER, Grant, GrantScope, Origin
 from agent.thread import Status, Thread
-from bot import console, slack
+from bot import audit, console, slack
 from bot.api_tokens import ApiTokens
 from bot.errors import install_error_shapes, short
 from bot.health import health_report
@@ -51,6 +52,20 @@ class ResponseBody(BaseModel):
         description="Who answers, checked against approvers; default and only choice: the caller. "
         "The shared token may name someone else only with OUTERLOOP_API_TRUSTED_RESPONDER=true.",
     )
+    digest: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The digest of the arguments you approve (pending.digest): an approval for "
+        "arguments that have changed since is refused. Default: the arguments as they stand.",
+    )
+    arguments: dict[str, Any] | None = Field(
+        default=None, description="Approve with these arguments instead (checked against the tool's model)."
+    )
+    scope: GrantScope | None = Field(
+        default=None,
+        description="Approve standing: every call in this scope (thread, call, tool) runs unasked.",
+    )
+    hours: float | None = Field(default=None, gt=0, description="How long the standing approval lasts.")
 
 
 class ControlBody(BaseModel):
@@ -154,8 +169,30 @@ def create_app(rt: Runtime) -> FastAPI:
             comment=body.comment,
             answer=body.answer,
             credential=caller.credential,
+            channel="api",
+            digest=body.digest,
+            arguments=body.arguments,
+            standing=Standing(body.scope, body.hours) if body.scope is not None else None,
         )
         return _ref(appended)
+
+    @app.get("/grants", dependencies=auth)
+    def list_grants() -> list[Grant]:
+        """The live standing approvals, oldest first."""
+        return list(rt.grants.live())
+
+    @app.delete("/grants/{grant_id}")
+    def revoke_grant(grant_id: str, caller: Who) -> Grant:
+        """End a standing approval now; recorded in the thread it was given in."""
+        return rt.revoke(grant_id, caller.person)
+
+    @app.get("/audit", dependencies=auth)
+    def audit_trail(
+        since: Annotated[str, Query(max_length=20, description="How far back: 7d, 12h, 30m.")] = "7d",
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> list[audit.Decision]:
+        """Every decision recorded since then, oldest first: who, which call, digest, edits, door, grant."""
+        return audit.since(rt.connection, audit.parse_since(since), limit)
 
     @app.post("/threads/{thread_id}/pause", status_code=status.HTTP_202_ACCEPTED)
     def pause(thread_id: str, caller: Who, body: ControlBody | None = None) -> ThreadRef:
@@ -185,9 +222,22 @@ def thread_out(thread: Thread) -> ThreadOut:
         id=thread.id,
         agent=thread.agent,
         status=thread.status,
-        pending=thread.pending.model_dump(mode="json") if thread.pending else None,
+        pending=_pending(thread),
         events=EVENTS_ADAPTER.dump_python(list(thread.events), mode="json"),
     )
+
+
+def _pending(thread: Thread) -> dict[str, Any] | None:
+    """The pending request, with the digest an approval of its call binds to and who approved
+    it so far (while short of its quorum)."""
+    pending = thread.pending
+    if pending is None:
+        return None
+    shown = pending.model_dump(mode="json")
+    if pending.call is not None:
+        shown["digest"] = call_digest(pending.call)
+        shown["approved_by"] = list(thread.approvals)
+    return shown
 
 
 def _ref(appended: Appended) -> ThreadRef:

@@ -9,8 +9,9 @@ message or a human request into their native form. ``bot.runtime.Runtime`` is th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
+from agent.approvals import Standing
 from agent.events import Event, Trigger
 from agent.thread import Thread
 
@@ -50,14 +51,26 @@ class Gateway(Protocol):
         answer: str | None = None,
         key: str | None = None,
         via: str | None = None,
+        channel: str | None = None,
+        digest: str | None = None,
+        arguments: dict[str, Any] | None = None,
+        standing: Standing | None = None,
     ) -> Submitted:
-        """Answer a pending human request; raises ``Conflict``, ``NotAllowed`` or ``LookupError``.
+        """Answer a pending human request; raises ``Conflict``, ``NotAllowed``, ``LookupError``
+        or ``ValueError`` (edited arguments the tool refuses, a scope its policy does not allow).
 
         ``via``: the approvers entry the channel found ``responder`` under (a user group it
-        checked), recorded with the response so the fold can check it again."""
+        checked), recorded with the response so the fold can check it again. ``channel``: the
+        door's name. ``digest``: the arguments the person was shown (``agent.approvals.digest``);
+        ``arguments``: the ones they approve instead; ``standing``: a standing approval."""
         ...
 
     def load(self, thread_id: str) -> Thread: ...
+
+    def arguments_schema(self, agent: str, tool: str) -> dict[str, Any] | None:
+        """The JSON schema of ``tool``'s arguments in ``agent``, for a door that lets people
+        edit them; None when the agent has no such tool."""
+        ...
 
     def thread_of(self, route: str) -> str | None:
         """The thread a conversation maps to, if any."""

@@ -20,6 +20,8 @@ from agent.thread import Thread, reduce
 from agent.tools import SAFE, Policy, Tool
 
 APPROVER = "alice"
+REQUESTER = "rita"
+"""Who sends the test triggers: not the approver, who may not approve their own request."""
 """The test agent's approver: may answer its questions and approve its tools."""
 STRANGER = "mallory"
 """Someone who may answer nothing."""
@@ -85,7 +87,7 @@ def make_spec(
     )
 
 
-def trigger(text: str = "please do the thing", sender: str = APPROVER) -> Trigger:
+def trigger(text: str = "please do the thing", sender: str = REQUESTER) -> Trigger:
     return Trigger(text=text, origin=Origin(channel="cli", sender=sender))
 
 

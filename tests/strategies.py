@@ -73,6 +73,8 @@ class _History:
     requests: list[HumanRequest] = field(default_factory=list)
     asked: list[str] = field(default_factory=list)
     """Model request ids."""
+    max_quorum: int = 1
+    """The most approvals an approval request may need."""
 
 
 def _earlier_or_unknown(draw: st.DrawFn, earlier: list[str]) -> str:
@@ -142,6 +144,7 @@ def _human_request(draw: st.DrawFn, history: _History, stamp: dict[str, Any]) ->
         kind=kind,
         text=draw(texts),
         call=proposed if kind == "approval" else None,
+        quorum=draw(st.integers(1, history.max_quorum)) if kind == "approval" else 1,
         approvers=tuple(draw(st.lists(st.sampled_from(APPROVERS), unique=True))),
         expires_at=draw(st.none() | st.just(stamp["at"] + timedelta(hours=1))),
         expiry=draw(
@@ -234,13 +237,14 @@ _BUILDERS: tuple[_Builder, ...] = (*_ONGOING * 4, _human_response, _human_respon
 
 
 @st.composite
-def event_sequences(draw: st.DrawFn, max_size: int = 25) -> list[Event]:
-    """A trigger followed by up to ``max_size - 1`` events of any type."""
+def event_sequences(draw: st.DrawFn, max_size: int = 25, max_quorum: int = 1) -> list[Event]:
+    """A trigger followed by up to ``max_size - 1`` events of any type; an approval request
+    needs up to ``max_quorum`` approvals."""
     start = draw(
         st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC))
     )
     size = draw(st.integers(min_value=1, max_value=max_size))
-    history = _History()
+    history = _History(max_quorum=max_quorum)
     events: list[Event] = []
     at = start
     for n in range(size):

@@ -60,7 +60,7 @@ def test_health_and_openapi_need_no_token(api: httpx.Client) -> None:
 
 
 def test_launch_approve_done_end_to_end_through_rq_workers(
-    api: httpx.Client, workers: Workers, deploy_log: Path
+    api: httpx.Client, runtime: Runtime, workers: Workers, deploy_log: Path
 ) -> None:
     workers.start(1)
     created = api.post(
@@ -73,8 +73,11 @@ def test_launch_approve_done_end_to_end_through_rq_workers(
     assert request["kind"] == "approval" and request["call"]["arguments"]["tag"] == "v1.1.0"
     assert not deploy_log.exists(), "nothing deployed before approval"
 
+    # The shared token started the thread, so it may not approve it: a person does.
+    _, secret = ApiTokens(runtime.connection).create("alice@example.com")
     answer = {"request_id": request["request_id"], "approved": True}
-    assert api.post(f"/threads/{thread_id}/responses", headers=TOKEN, json=answer).status_code == 202
+    alice = {"Authorization": f"Bearer {secret}"}
+    assert api.post(f"/threads/{thread_id}/responses", headers=alice, json=answer).status_code == 202
     done = wait_for(lambda: status_of(api, thread_id, "done"), "the deploy to finish")
     assert deploy_log.read_text().split() == ["v1.1.0", "staging"]
     acted = [e["type"] for e in done["events"] if not e["type"].startswith("model_")]

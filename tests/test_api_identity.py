@@ -88,9 +88,10 @@ def test_token_commands_refuse_bad_input_clearly(
 
 def test_a_person_token_answers_as_that_person(api: httpx.Client, runtime: Runtime) -> None:
     token, secret = ApiTokens(runtime.connection).create(ALICE)
-    thread_id, request_id = waiting_thread(api, runtime, headers=bearer(secret))
+    _, carols = ApiTokens(runtime.connection).create("carol@example.com")
+    thread_id, request_id = waiting_thread(api, runtime, headers=bearer(carols))
     trigger = last_event(api, thread_id, "trigger")
-    assert trigger["origin"]["sender"] == ALICE, "a launch is recorded as its caller's"
+    assert trigger["origin"]["sender"] == "carol@example.com", "a launch is recorded as its caller's"
 
     as_boss = api.post(
         f"/threads/{thread_id}/responses",

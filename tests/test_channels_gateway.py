@@ -50,7 +50,7 @@ def test_requests_and_decisions_are_delivered_through_the_threads_channel(runtim
     assert channel.shown == [("human_request", None)]
     assert runtime.thread_of("test:reply-to-msg-1") == thread_id, "replies to the request continue the thread"
 
-    runtime.respond(thread_id, thread.pending.request_id, "U1", approved=True)
+    runtime.respond(thread_id, thread.pending.request_id, "U2", approved=True)  # U1 asked
     advance_and_answer(runtime, thread_id)
     run_deliveries(runtime)
     # The decision is shown on the request's own message, found again by its receipt.

@@ -39,9 +39,9 @@ def test_a_blank_request_is_refused_with_the_sentence_every_door_uses(env: dict[
 
 def test_respond_speaks_of_cli_flags_and_fork_bounds_agree_with_their_hint(env: dict[str, str]) -> None:
     thread_id = outerloop("launch", "deploy v1.0.0 to production", env=env).strip()
-    work_in_bursts(env)
+    work_in_bursts(env)  # a worker asks the model, a caller answers, a worker asks for approval
     shown = outerloop("show", thread_id, env=env)
-    assert f"outerloop respond {thread_id} --approve | --reject REASON [--as WHO]" in shown
+    assert f"outerloop respond {thread_id} --approve [--set KEY=VALUE] | --reject REASON [--as WHO]" in shown
     wrong = outerloop("respond", thread_id, "--answer", "yes", env=env, check=False)
     assert f"thread {thread_id} waits for an approval: use --approve or --reject REASON" in wrong
     assert "approved: true or false" not in wrong

@@ -28,8 +28,8 @@ START = 180.0
 class Dev:
     """A running ``outerloop dev`` in its own session, as in a terminal, with its output collected."""
 
-    def __init__(self, directory: Path, port: int, smtp_port: int) -> None:
-        env = {**os.environ, "REDIS_URL": "", "ANTHROPIC_API_KEY": ""}
+    def __init__(self, directory: Path, port: int, smtp_port: int, **settings: str) -> None:
+        env = {**os.environ, "REDIS_URL": "", "ANTHROPIC_API_KEY": "", **settings}
         for name in (
             "OUTERLOOP_AGENTS",
             "OUTERLOOP_DEPLOY_REPO",
@@ -77,8 +77,8 @@ class Dev:
 
 
 @contextmanager
-def running_dev(directory: Path, port: int, smtp_port: int) -> Iterator[Dev]:
-    dev = Dev(directory, port, smtp_port)
+def running_dev(directory: Path, port: int, smtp_port: int, **settings: str) -> Iterator[Dev]:
+    dev = Dev(directory, port, smtp_port, **settings)
     try:
         yield dev
     finally:
@@ -103,7 +103,7 @@ def test_dev_is_ready_when_it_says_so_and_stops_quietly_on_ctrl_c(tmp_path: Path
         assert 'deploy(tag="v1.0.0", environment="production")' in outerloop(
             "show", thread_id, env=local, cwd=tmp_path
         )
-        outerloop("respond", thread_id, "--approve", env=local, cwd=tmp_path)
+        outerloop("respond", thread_id, "--approve", "--as", "alice", env=local, cwd=tmp_path)
         wait_for(lambda: "status=done" in outerloop("show", thread_id, env=local, cwd=tmp_path), "done")
         output = dev.interrupt()
     assert banner["model"] == "scripted (no ANTHROPIC_API_KEY)"
@@ -161,12 +161,12 @@ def readme_block(language: str, after: str) -> str:
 
 
 def test_the_readme_mail_walkthrough_approves_a_deploy_by_mail_offline(tmp_path: Path) -> None:
-    """The README's Email "Try it" blocks, as written, against a real ``outerloop dev`` (only the
-    inbox port differs: the test's is a free one, not 2525)."""
+    """The README's Email "Try it" blocks, as written, against a real ``outerloop dev`` started as
+    the README says, with an approver (only the inbox port differs: the test's is a free one)."""
     port, smtp_port = free_port(), free_port()
     python = Path(sys.executable)
     local = {"REDIS_URL": ""}
-    with running_dev(tmp_path, port, smtp_port) as dev:
+    with running_dev(tmp_path, port, smtp_port, OUTERLOOP_APPROVERS="ops@localhost") as dev:
         dev.banner()
         start = readme_block("sh", "Try it with `outerloop dev` running").splitlines()
         send = " ".join(line.rstrip("\\") for line in start[:2]).replace(".venv/bin/python", str(python))
@@ -186,7 +186,7 @@ def test_the_readme_mail_walkthrough_approves_a_deploy_by_mail_offline(tmp_path:
             "the request mail in the maildir",
             timeout=60,
         )
-        answer = readme_block("python", "answer it as that person would").replace("2525", str(smtp_port))
+        answer = readme_block("python", "answer it as ops would").replace("2525", str(smtp_port))
         subprocess.run([str(python), "-c", answer], cwd=tmp_path, check=True)
         shown = wait_for(
             lambda: (
@@ -197,4 +197,4 @@ def test_the_readme_mail_walkthrough_approves_a_deploy_by_mail_offline(tmp_path:
             "the deploy approved by mail",
             timeout=60,
         )
-    assert "me@localhost approved" in shown, shown
+    assert "ops@localhost approved" in shown, shown

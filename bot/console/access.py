@@ -1,8 +1,9 @@
 """What a signed-in person may see and answer, and the lists built from that: inbox and threads.
 
 Seeing follows ``OUTERLOOP_CONSOLE_VISIBILITY``; answering follows the request's approvers
-exactly as the API's ``Runtime.respond`` checks them (``agent.thread.may_answer``), so the
-console never offers what would be refused.
+exactly as the API's ``Runtime.respond`` checks them (``agent.approvals.may_answer``, and
+``excluded``: who asked for a call may not approve it), so the console never offers what
+would be refused.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from agent.approvals import excluded, may_answer
 from agent.events import HumanRequest, HumanResponse
-from agent.thread import Status, Thread, may_answer
+from agent.thread import Status, Thread
 from bot.settings import Settings
 from bot.store import Store, ThreadNotFound
 from bot.timeline import describe
@@ -41,7 +43,13 @@ def involved(thread: Thread) -> set[str]:
 
 
 def may_answer_now(thread: Thread, person: str) -> bool:
-    return thread.pending is not None and may_answer(thread.pending, person)
+    return thread.pending is not None and _may_answer(thread.pending, person)
+
+
+def _may_answer(request: HumanRequest, person: str) -> bool:
+    if request.kind == "approval" and excluded(request, person):
+        return False
+    return may_answer(request, person)
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ def inbox(store: Store, settings: Settings, person: str) -> list[Waiting]:
         except ThreadNotFound:  # forgotten between the index read and the load
             continue
         if thread.pending is not None and may_see(settings, thread, person):
-            found.append(Waiting(thread, thread.pending, may_answer(thread.pending, person)))
+            found.append(Waiting(thread, thread.pending, _may_answer(thread.pending, person)))
     return sorted(found, key=lambda waiting: waiting.since)
 
 

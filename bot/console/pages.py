@@ -173,6 +173,7 @@ async def respond(request: Request, thread_id: str) -> Response:
             comment=_field(form, "reason", 5_000),
             answer=_field(form, "answer", 20_000),
             credential=session.credential,
+            channel="console",
         )
 
     return await _act(request, thread_id, answer)

@@ -12,6 +12,7 @@ thread's other people get a notice of it without one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,8 +81,9 @@ def compose(thread: Thread, event: Event, receipts: Receipts, letterhead: Letter
     if not people:
         return None
     inbox = origins[0].address.get("inbox") or letterhead.inbox
-    ask = _asking(thread, event)
-    body = None if ask else _body(event)
+    standing = _under_grant(thread, event)
+    ask = None if standing else _asking(thread, event)
+    body = standing or (None if ask else _body(event))
     if ask:
         drafts = _request_drafts(*ask, people, inbox)
     elif body is not None:
@@ -123,6 +125,22 @@ def _body(event: Event) -> str | None:
             return "Nobody answered in time, so the request is closed unanswered (nothing was approved)."
         case _:
             return None
+
+
+def _under_grant(thread: Thread, event: Event) -> str | None:
+    """For a request a standing approval answered already, a note to the thread's people
+    instead of a request mail: nobody is asked for what nobody needs to decide."""
+    if not isinstance(event, HumanRequest):
+        return None
+    settled = thread.response_to(event.request_id)
+    grant = settled.under if settled is not None else None
+    if grant is None or event.call is None:
+        return None
+    return (
+        f"{event.text}\n\nApproved under the standing approval {grant.grant_id} that {grant.by} gave "
+        f"({grant.scope} scope), so nobody was asked. Arguments: "
+        f"{json.dumps(event.call.arguments, ensure_ascii=False, sort_keys=True)}"
+    )
 
 
 Asking = tuple[HumanRequest, tuple[str, ...], str]
@@ -176,7 +194,11 @@ def _request_body(request: HumanRequest, approvers: tuple[str, ...], opening: st
         how = (
             "To answer, reply to this mail with one of these as the first line:\n\n"
             "    approve\n"
-            "    reject: <your reason>\n"
+            "    reject: <your reason>\n\n"
+            "To change an argument before approving, put one line per change right under\n"
+            "approve, such as:\n\n"
+            "    approve\n"
+            "    tag: v1.2.0\n"
         )
     asked = f"Asked: {', '.join(approvers)}. " if approvers else ""
     return (

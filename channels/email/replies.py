@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
+from agent.approvals import call_digest, may_answer
 from agent.events import HumanRequest
-from agent.thread import Thread, may_answer
+from agent.thread import Thread
+from channels.email import CHANNEL
 from channels.email.addresses import domain_of, normalize, route, split_tag
 from channels.email.parse import InboundMail
 from channels.email.status import ACCEPTED, DUPLICATE, Refused
@@ -39,6 +43,7 @@ REQUEST_PREFIX = 10
 """Characters of the request id a token starts with, to tell a thread's requests apart."""
 _TOKEN = re.compile(rf"[0-9a-f]{{{REQUEST_PREFIX}}}[a-z2-7]{{24}}")
 _APPROVE = re.compile(r"^(approve|approved)\s*[.!]?$", re.IGNORECASE)
+_EDIT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*?)\s*$")
 _REJECT = re.compile(r"^(reject|rejected)\b\s*[:.,-]?\s*(.*)$", re.IGNORECASE | re.DOTALL)
 
 
@@ -60,6 +65,8 @@ class Answer:
     approved: bool | None = None
     comment: str | None = None
     answer: str | None = None
+    edits: dict[str, Any] | None = None
+    """Arguments changed by ``key: value`` lines right under ``approve``."""
 
 
 class UnreadableAnswer(ValueError):
@@ -75,11 +82,26 @@ def read_answer(request: HumanRequest, text: str) -> Answer:
         return Answer(answer=text)
     first, _, rest = text.partition("\n")
     if _APPROVE.match(first.strip()):
-        return Answer(approved=True, comment=rest.strip() or None)
+        edits, comment = _edits(rest)
+        return Answer(approved=True, comment=comment, edits=edits)
     rejected = _REJECT.match(text)
     if rejected:
         return Answer(approved=False, comment=rejected.group(2).strip() or None)
     raise UnreadableAnswer('start the reply with "approve" or "reject: <reason>"; nothing changed')
+
+
+def _edits(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The ``key: value`` lines at the top of ``text`` (a value is JSON, or else text), and the
+    rest of it as a comment."""
+    lines = text.strip().splitlines()
+    edits: dict[str, Any] = {}
+    while lines and (edit := _EDIT.match(lines[0])):
+        try:
+            edits[edit.group(1)] = json.loads(edit.group(2))
+        except ValueError:
+            edits[edit.group(1)] = edit.group(2).strip()
+        lines.pop(0)
+    return edits or None, "\n".join(lines).strip() or None
 
 
 def answer_by_mail(gateway: Gateway, address: str, mail: InboundMail, sender: str) -> str:
@@ -104,6 +126,9 @@ def answer_by_mail(gateway: Gateway, address: str, mail: InboundMail, sender: st
         answer = read_answer(request, mail.text)
     except UnreadableAnswer as exc:
         raise Refused(550, "5.6.0", str(exc)) from exc
+    # The mail showed the call as first asked: the answer binds those arguments.
+    shown = thread.events.first_request(request.request_id)
+    call = shown.call if shown is not None else None
     try:
         submitted = gateway.respond(
             thread.id,
@@ -113,8 +138,17 @@ def answer_by_mail(gateway: Gateway, address: str, mail: InboundMail, sender: st
             comment=answer.comment,
             answer=answer.answer,
             key=key,
+            channel=CHANNEL,
+            digest=call_digest(call) if call is not None else None,
+            arguments={**call.arguments, **answer.edits} if call is not None and answer.edits else None,
         )
-    except (Conflict, NotAllowed) as exc:  # another answer or an expiry got there first
+    except ValueError as exc:  # edited arguments the tool's model refuses
+        if isinstance(exc, Conflict):
+            if not _waiting(gateway.load(thread.id), request.request_id, key):
+                return DUPLICATE
+            raise Refused(550, "5.7.1", f"{exc}; nothing changed") from exc
+        raise Refused(550, "5.6.0", f"{exc}; nothing changed") from exc
+    except NotAllowed as exc:  # who may answer changed meanwhile
         if not _waiting(gateway.load(thread.id), request.request_id, key):
             return DUPLICATE
         raise Refused(550, "5.7.1", f"{exc}; nothing changed") from exc

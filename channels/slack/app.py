@@ -22,12 +22,14 @@ from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
+from agent.tools import InvalidArguments
 from channels.gateway import Gateway
 from channels.request_text import BlankRequest
 from channels.slack.answers import Answers, Refused
 from channels.slack.approvers import Approvers
 from channels.slack.blocks import (
     APPROVE,
+    EDIT,
     REASON_FIELD,
     REASON_VIEW,
     REJECT,
@@ -37,6 +39,7 @@ from channels.slack.blocks import (
     reason_of,
 )
 from channels.slack.config import SlackConfig
+from channels.slack.editor import EDIT_VIEW, FIELD, HOURS, FieldErrors, edited
 from channels.slack.inbound import Ignored, Inbound, Routes, read_message
 
 log = structlog.get_logger(__name__)
@@ -50,6 +53,8 @@ NOTICE = "outerloop_notice"
 """Context key: what to tell the clicker, handed from a listener to its lazy follow-up."""
 REASON_WANTED = "outerloop_reason_wanted"
 """Context key: the request a Reject click may go on to reject, once a reason is given."""
+EDIT_WANTED = "outerloop_edit_wanted"
+"""Context key: the request an Edit click may go on to approve, with the arguments edited."""
 
 
 def _never(error: Exception) -> bool:
@@ -76,6 +81,8 @@ def build_app(gateway: Gateway, config: SlackConfig, unavailable: Unavailable = 
     app.action(APPROVE)(ack=listeners.approve, lazy=[listeners.tell_clicker])
     app.action(REJECT)(ack=listeners.reject, lazy=[listeners.ask_reason])
     app.view(REASON_VIEW)(listeners.reason_given)
+    app.action(EDIT)(ack=listeners.edit, lazy=[listeners.open_editor])
+    app.view(EDIT_VIEW)(listeners.edit_submitted)
     app.error(listeners.failed)
     return app
 
@@ -142,15 +149,69 @@ class Listeners:
 
     def reject(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         """A Reject click only asks for a reason; the modal's submission records the decision."""
+        self._wants_modal(body, context, REASON_WANTED, approving=False)
+        ack()
+
+    def edit(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        """An Edit click only opens the modal; its submission records the approval."""
+        self._wants_modal(body, context, EDIT_WANTED, approving=True)
+        ack()
+
+    def _wants_modal(
+        self, body: dict[str, Any], context: BoltContext, wanted: str, *, approving: bool
+    ) -> None:
+        """Hand the clicked request on to the lazy listener that opens a modal (under ``wanted``),
+        if the clicker may answer it; else what to tell them."""
         try:
             ref = RequestRef.parse(_button_value(body))
-            self.answers.check(ref, _clicker(body))
+            self.answers.check(ref, _clicker(body), approving=approving)
         except (Refused, BadPayload) as exc:
             log.info("slack.click_refused", user=_clicker(body), reason=str(exc))
             context[NOTICE] = str(exc)
         else:
-            context[REASON_WANTED] = ref.value()
-        ack()
+            context[wanted] = ref.value()
+
+    def open_editor(self, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+        """Lazy: open the Edit modal, built from the tool's schema and prefilled, or say why not."""
+        wanted = context.get(EDIT_WANTED)
+        try:
+            if not wanted:
+                raise Refused(context.get(NOTICE) or "")
+            view = self.answers.editor(RequestRef.parse(wanted), _clicker(body))
+        except (Refused, BadPayload) as exc:
+            context[NOTICE] = str(exc)
+            self.tell_clicker(body, context, client)
+            return
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=view)
+        except SlackClientError as exc:
+            log.warning("slack.modal_failed", user=_clicker(body), error=str(exc))
+
+    def edit_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """The Edit modal was submitted: approve with its arguments (and scope), or show in the
+        modal what is wrong: an argument the tool refuses, or why nothing can be approved."""
+        inputs = [block["block_id"] for block in view.get("blocks") or [] if block.get("type") == "input"]
+        first = inputs[0] if inputs else FIELD
+        try:
+            ref = RequestRef.parse(view.get("private_metadata"))
+            arguments, standing = edited(view, self.answers.schema(ref))
+            self.answers.decide(ref, _clicker(body), approved=True, arguments=arguments, standing=standing)
+        except FieldErrors as exc:
+            errors = exc.errors
+        except InvalidArguments as exc:
+            errors = {
+                (FIELD + name if FIELD + name in inputs else first): problem
+                for name, problem in exc.problems.items()
+            }
+        except (Refused, BadPayload) as exc:
+            errors = {first: str(exc)}
+        except ValueError as exc:  # a standing scope the policy or its limits refuse
+            errors = {HOURS if HOURS in inputs else first: str(exc)}
+        else:
+            ack()
+            return
+        log.info("slack.edit_refused", user=_clicker(body), fields=sorted(errors))
+        ack(response_action="errors", errors=errors)
 
     def tell_clicker(self, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         """Lazy: an ephemeral note to a clicker whose click changed nothing, saying why."""

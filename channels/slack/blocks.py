@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from agent.approvals import call_digest
 from agent.events import HumanRequest, HumanResponse, RequestExpired
 
 APPROVE = "outerloop_approve"
 REJECT = "outerloop_reject"
-"""The ``action_id`` of the Approve and Reject buttons."""
+EDIT = "outerloop_edit"
+"""The ``action_id`` of the Approve, Reject and Edit buttons."""
 REASON_VIEW = "outerloop_reject_reason"
 """The ``callback_id`` of the modal that asks why a request is rejected."""
 REASON_FIELD = "reason"
@@ -90,21 +92,37 @@ def when(at: datetime) -> str:
 
 @dataclass(frozen=True)
 class RequestRef:
-    """Which request a button or modal answers; carried in the button's ``value``."""
+    """Which request a button or modal answers, and the digest of the arguments it showed
+    (``agent.approvals.digest``), so a click binds what the clicker saw; carried in the
+    button's ``value`` and the modal's ``private_metadata``."""
 
     thread: str
     request: str
+    digest: str | None = None
+    """None in buttons made before approvals were bound to arguments: bound to them as they stand."""
 
     def value(self) -> str:
-        return json.dumps({"thread": self.thread, "request": self.request})
+        ref = {"thread": self.thread, "request": self.request}
+        return json.dumps(ref if self.digest is None else {**ref, "digest": self.digest})
 
     @classmethod
     def parse(cls, value: str | None) -> RequestRef:
         try:
             data = json.loads(value or "")
-            return cls(thread=str(data["thread"]), request=str(data["request"]))
-        except (ValueError, TypeError, KeyError) as exc:
+            digest = data.get("digest")
+            return cls(
+                thread=str(data["thread"]),
+                request=str(data["request"]),
+                digest=None if digest is None else str(digest),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise BadPayload(f"not an Outerloop request reference: {value!r}") from exc
+
+    @classmethod
+    def of(cls, thread_id: str, request: HumanRequest) -> RequestRef:
+        """The reference a message showing ``request`` as it stands carries."""
+        digest = call_digest(request.call) if request.call is not None else None
+        return cls(thread_id, request.request_id, digest)
 
 
 def _section(mrkdwn: str) -> Block:
@@ -126,9 +144,29 @@ def _request_blocks(request: HumanRequest) -> list[Block]:
         return [_section(f":question: *Question*\n{escape(request.text)}")]
     blocks = [_section(f":raised_hand: *Approval needed*\n{escape(request.text)}")]
     if request.call is not None:
-        arguments = json.dumps(request.call.arguments, indent=2, ensure_ascii=False, sort_keys=True)
-        blocks.append(_section(f"*Proposed:* `{escape(request.call.tool)}`\n```{escape(arguments)}```"))
+        blocks.append(
+            _section(f"*Proposed:* `{escape(request.call.tool)}`\n{_arguments(request.call.arguments)}")
+        )
     return blocks
+
+
+def _arguments(arguments: dict[str, Any]) -> str:
+    return f"```{escape(json.dumps(arguments, indent=2, ensure_ascii=False, sort_keys=True))}```"
+
+
+def _progress(request: HumanRequest, approvals: tuple[str, ...], asked: HumanRequest | None) -> str | None:
+    """How far a request that needs several approvers got, and whether an approver changed
+    the arguments since it was first ``asked``."""
+    if request.quorum <= 1:
+        return None
+    line = f"Needs {request.quorum} approvers."
+    if approvals:
+        who = ", ".join(mention(person) for person in approvals)
+        line = f":hourglass_flowing_sand: {len(approvals)} of {request.quorum} approved by {who}."
+    first = asked.call if asked is not None else None
+    if first is not None and request.call is not None and first.arguments != request.call.arguments:
+        line += " An approver changed the arguments above; approvals of the earlier ones do not count."
+    return line
 
 
 def fallback(request: HumanRequest) -> str:
@@ -136,35 +174,47 @@ def fallback(request: HumanRequest) -> str:
     return clip(("Approval needed: " if request.kind == "approval" else "Question: ") + escape(request.text))
 
 
-def request_message(thread_id: str, request: HumanRequest) -> list[Block]:
-    """A question (answered by replying in the thread) or an approval with Approve/Reject buttons."""
+def request_message(
+    thread_id: str,
+    request: HumanRequest,
+    approvals: tuple[str, ...] = (),
+    asked: HumanRequest | None = None,
+) -> list[Block]:
+    """A question (answered by replying in the thread) or an approval with Approve, Edit and
+    Reject buttons, showing the call as it stands, who approved it so far (``approvals``),
+    and whether its arguments changed since it was first ``asked``."""
     blocks = _request_blocks(request)
     if request.kind == "question":
         return [*blocks, _context(f"Reply in this thread to answer. {_who_may_answer(request)}")]
-    ref = RequestRef(thread_id, request.request_id).value()
+    ref = RequestRef.of(thread_id, request).value()
+    edit = "Edit or approve for longer" if request.standing else "Edit"
     buttons = [
-        {
-            "type": "button",
-            "action_id": APPROVE,
-            "style": "primary",
-            "text": {"type": "plain_text", "text": "Approve"},
-            "value": ref,
-        },
-        {
-            "type": "button",
-            "action_id": REJECT,
-            "style": "danger",
-            "text": {"type": "plain_text", "text": "Reject"},
-            "value": ref,
-        },
+        _button(APPROVE, "Approve", ref, "primary"),
+        _button(EDIT, edit, ref),
+        _button(REJECT, "Reject", ref, "danger"),
     ]
-    return [*blocks, _context(_who_may_answer(request)), {"type": "actions", "elements": buttons}]
+    progress = _progress(request, approvals, asked)
+    notes = [_context(_who_may_answer(request)), *([_context(progress)] if progress else [])]
+    return [*blocks, *notes, {"type": "actions", "elements": buttons}]
+
+
+def _button(action_id: str, text: str, value: str, style: str | None = None) -> Block:
+    button = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text}}
+    return {**button, "value": value, **({"style": style} if style else {})}
 
 
 def verdict(response: HumanResponse) -> str:
-    """One line saying who decided what, when."""
+    """One line saying who decided what, when (and under which standing approval)."""
     who, at = mention(response.responder), when(response.at)
-    if response.approved is True:
+    if response.under is not None:
+        grant = response.under
+        line = (
+            f":white_check_mark: Approved {at} under the standing approval `{grant.grant_id}` "
+            f"given by {who} ({_scope(grant.scope)}), so nobody was asked"
+        )
+    elif response.approved is True and response.arguments is not None:
+        line = f":white_check_mark: Approved with changed arguments by {who} {at}"
+    elif response.approved is True:
         line = f":white_check_mark: Approved by {who} {at}"
     elif response.approved is False:
         line = f":x: Rejected by {who} {at}"
@@ -174,9 +224,24 @@ def verdict(response: HumanResponse) -> str:
     return f"{line}: {escape(said)}" if said else line
 
 
+def _scope(scope: str) -> str:
+    return {"thread": "this tool in its thread", "call": "these exact arguments", "tool": "this tool"}[scope]
+
+
 def decided_message(request: HumanRequest, response: HumanResponse) -> list[Block]:
-    """The request message once answered: the buttons replaced by the decision."""
-    return [*_request_blocks(request), _context(verdict(response))]
+    """The request message once answered: the buttons replaced by the decision, and the
+    arguments the call runs with when the approver changed them."""
+    blocks = [*_request_blocks(request), _context(verdict(response))]
+    if response.arguments is not None:
+        blocks.append(_section(f"*Runs with:*\n{_arguments(response.arguments)}"))
+    if response.gives is not None:
+        grant = response.gives
+        until = f" until {when(grant.until)}" if grant.until is not None else ""
+        by = mention(response.responder)
+        blocks.append(
+            _context(f"Standing approval `{grant.grant_id}` for {_scope(grant.scope)}{until}, by {by}.")
+        )
+    return blocks
 
 
 def expiry_notice(expired: RequestExpired) -> str:
@@ -193,16 +258,26 @@ def timed_out_message(request: HumanRequest, expired: RequestExpired) -> list[Bl
     return [*_request_blocks(request), _context(line)]
 
 
-def reason_modal(ref: RequestRef) -> dict[str, Any]:
-    """The modal a Reject click opens, asking why."""
+def modal(callback_id: str, ref: RequestRef, verb: str, blocks: list[Block]) -> dict[str, Any]:
+    """A modal about the request ``ref`` names, whose submit button says ``verb``."""
     return {
         "type": "modal",
-        "callback_id": REASON_VIEW,
+        "callback_id": callback_id,
         "private_metadata": ref.value(),
-        "title": {"type": "plain_text", "text": "Reject"},
-        "submit": {"type": "plain_text", "text": "Reject"},
+        "title": {"type": "plain_text", "text": verb},
+        "submit": {"type": "plain_text", "text": verb},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
+        "blocks": blocks,
+    }
+
+
+def reason_modal(ref: RequestRef) -> dict[str, Any]:
+    """The modal a Reject click opens, asking why."""
+    return modal(
+        REASON_VIEW,
+        ref,
+        "Reject",
+        [
             {
                 "type": "input",
                 "block_id": REASON_FIELD,
@@ -215,7 +290,7 @@ def reason_modal(ref: RequestRef) -> dict[str, Any]:
                 },
             }
         ],
-    }
+    )
 
 
 def reason_of(view: dict[str, Any]) -> str:

@@ -18,13 +18,12 @@ import structlog
 
 from agent.events import Origin, Trigger
 from channels.gateway import Gateway, Submitted
+from channels.slack import CHANNEL
 from channels.slack.answers import Answers
 from channels.slack.blocks import unescape
 
 log = structlog.get_logger(__name__)
 
-CHANNEL = "slack"
-"""The channel name in a trigger's origin, by which the runtime finds ``SlackOutbound``."""
 KEPT_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 """Message subtypes a person writes; the rest are edits, deletions, joins and the like."""
 AGENT_PREFIX = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9_-]*):\s*(\S.*)$", re.DOTALL)

@@ -33,6 +33,7 @@ from agent.events import (
 )
 from agent.thread import Status, Thread
 from channels.gateway import ROUTE, Receipt, Receipts
+from channels.slack import CHANNEL
 from channels.slack.blocks import (
     MESSAGE_LIMIT,
     Block,
@@ -46,7 +47,7 @@ from channels.slack.blocks import (
     timed_out_message,
     verdict,
 )
-from channels.slack.inbound import CHANNEL, route_key
+from channels.slack.inbound import route_key
 
 log = structlog.get_logger(__name__)
 
@@ -101,7 +102,7 @@ class SlackOutbound:
         self._stopped(thread, event, receipts)
         match event:
             case HumanRequest():
-                return self._post(thread, receipts, [fallback(event)], request_message(thread.id, event))
+                return self._asked(thread, event, receipts)
             case Done(message=message):
                 return self._say(thread, receipts, message)
             case Failed(reason=reason):
@@ -137,10 +138,24 @@ class SlackOutbound:
         log.info("slack.posted", thread_id=thread.id, channel=channel, ts=receipt["ts"], parts=len(parts))
         return receipt
 
+    def _asked(self, thread: Thread, request: HumanRequest, receipts: Receipts) -> Receipt:
+        """Post a request with its buttons; or, when a standing approval answered it already,
+        the call approved under it: nobody is asked for what nobody needs to decide."""
+        settled = thread.response_to(request.request_id)
+        if settled is not None and settled.under is not None:
+            return self._post(thread, receipts, [verdict(settled)], decided_message(request, settled))
+        shown = thread.request(request.request_id) or request
+        blocks = request_message(thread.id, shown, _approvals(thread, shown), request)
+        return self._post(thread, receipts, [fallback(request)], blocks)
+
     def _decided(self, thread: Thread, response: HumanResponse, receipts: Receipts) -> None:
-        """Show the decision on the request's message, and that the thread is working again."""
+        """Show the decision on the request's message, and that the thread is working again;
+        while the request waits for more approvers, show who approved it so far."""
         request = thread.request(response.request_id)
         settled = thread.response_to(response.request_id)
+        if thread.pending is not None and thread.pending.request_id == response.request_id:
+            self._progressed(thread, thread.pending, receipts)
+            return
         if request is None or settled is None or settled.id != response.id:
             log.info("slack.response_not_shown", thread_id=thread.id, reason="the thread ignored it")
             return
@@ -156,6 +171,18 @@ class SlackOutbound:
         )
         if thread.status is Status.RUNNING:
             self._react("reactions_add", (receipt["channel"], receipt["ts"]))
+
+    def _progressed(self, thread: Thread, pending: HumanRequest, receipts: Receipts) -> None:
+        """Update a pending request's message to the call as it stands and who approved it."""
+        receipt = receipts.receipt(pending.id)
+        if receipt is None:
+            log.warning("slack.request_message_unknown", thread_id=thread.id, request_id=pending.request_id)
+            return
+        asked = thread.events.first_request(pending.request_id)
+        blocks = request_message(thread.id, pending, thread.approvals, asked)
+        self.client.chat_update(
+            channel=receipt["channel"], ts=receipt["ts"], text=fallback(pending), blocks=blocks
+        )
 
     def _expired(self, thread: Thread, expired: RequestExpired, receipts: Receipts) -> Receipt | None:
         """A time-out closes the request message; a reminder or an escalation updates who may
@@ -174,8 +201,10 @@ class SlackOutbound:
         if thread.pending is None or thread.pending.request_id != expired.request_id:
             log.info("slack.expiry_not_shown", thread_id=thread.id, reason="the request was answered since")
             return None
-        asked = request.model_copy(update={"approvers": expired.approvers})
-        blocks = request_message(thread.id, asked)
+        asked = thread.pending.model_copy(update={"approvers": expired.approvers})
+        blocks = request_message(
+            thread.id, asked, thread.approvals, thread.events.first_request(request.request_id)
+        )
         self.client.chat_update(
             channel=receipt["channel"], ts=receipt["ts"], text=fallback(asked), blocks=blocks
         )
@@ -209,6 +238,11 @@ class SlackOutbound:
         if self._team is None:
             self._team = str(self.client.auth_test()["team_id"])
         return self._team
+
+
+def _approvals(thread: Thread, request: HumanRequest) -> tuple[str, ...]:
+    pending = thread.pending
+    return thread.approvals if pending is not None and pending.request_id == request.request_id else ()
 
 
 def _where(thread: Thread, receipts: Receipts) -> tuple[str, str | None]:

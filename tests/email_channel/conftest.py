@@ -15,6 +15,8 @@ from tests.services import free_port
 INBOX = "outerloop@example.com"
 ALICE = "alice@example.com"
 """The deploy agent's approver."""
+RITA = "rita@example.com"
+"""Someone who asks for a deploy, which separation of duties keeps them from approving."""
 SIZE_LIMIT = 64 * 1024
 
 

@@ -124,11 +124,11 @@ def test_a_request_answered_elsewhere_refuses_a_later_email_answer(
 
 def test_a_redelivered_answer_has_one_effect(runtime: Runtime, inbox: InboxServer, relay: Relay) -> None:
     thread_id, request = request_mail(runtime, inbox, relay)
-    answer = mail("approve", replying_to=request)
+    answer = mail("reject: not today", replying_to=request)  # alice asked, so she may only reject
     for _ in range(3):
         send(inbox.config.port, answer, ALICE, [request.header("Reply-To")])
     responses = [e for e in runtime.load(thread_id).events if isinstance(e, HumanResponse)]
-    assert len(responses) == 1 and responses[0].approved
+    assert len(responses) == 1 and responses[0].approved is False
 
 
 def test_a_question_is_answered_with_the_replys_text(

@@ -3,16 +3,19 @@ for what the bot sends, smtplib as the people's mail client."""
 
 from __future__ import annotations
 
+import smtplib
 import socket
 from pathlib import Path
 
-from agent.events import Trigger
+import pytest
+
+from agent.events import HumanResponse, Trigger
 from agent.thread import Status
 from bot.runtime import Runtime
 from channels.config import report_origin
 from channels.email.addresses import route, split_tag
 from channels.email.server import InboxServer
-from tests.email_channel.conftest import ALICE, INBOX
+from tests.email_channel.conftest import ALICE, INBOX, RITA
 from tests.email_channel.servers import Relay, mail, send
 from tests.email_channel.test_answers import step
 from tests.services import Workers, cli_args, wait_for
@@ -21,13 +24,14 @@ from tests.services import Workers, cli_args, wait_for
 def test_mail_approval_by_reply_and_a_threaded_result(
     runtime: Runtime, inbox: InboxServer, relay: Relay, deploy_log: Path
 ) -> None:
-    first = mail("Please deploy the latest tag to staging.")
-    send(inbox.config.port, first, ALICE, [INBOX])
+    first = mail("Please deploy the latest tag to staging.", sender=RITA)
+    send(inbox.config.port, first, RITA, [INBOX])
     thread_id = runtime.thread_of(route(str(first["Message-ID"])))
     assert thread_id is not None
     step(runtime, thread_id)
 
-    (request,) = relay.wait(1)
+    notice, request = relay.wait(2)  # rita asked, so she is told; alice approves
+    assert notice.recipients == [RITA] and "who are asked in a mail of their own" in notice.text()
     assert request.recipients == [ALICE] and request.sender == INBOX
     assert request.header("Subject") == "Re: deploy the latest tag"
     assert request.header("In-Reply-To") == first["Message-ID"]
@@ -39,16 +43,16 @@ def test_mail_approval_by_reply_and_a_threaded_result(
     step(runtime, thread_id)
 
     assert deploy_log.read_text() == "v1.1.0 staging\n"
-    _, result = relay.wait(2)
+    *_, result = relay.wait(3)
     assert "Done: deployed v1.1.0 to staging." in result.text()
     assert result.header("Subject") == "Re: deploy the latest tag"
-    assert result.header("In-Reply-To") == request.header("Message-ID")
-    assert result.header("References").split() == [first["Message-ID"], request.header("Message-ID")]
+    assert result.header("In-Reply-To") == notice.header("Message-ID")
+    assert result.header("References").split() == [first["Message-ID"], notice.header("Message-ID")]
     assert result.header("Reply-To") == INBOX
     assert runtime.load(thread_id).status is Status.DONE
 
     # Answering the result mail opens the thread again, with the new message.
-    send(inbox.config.port, mail("now production, please", replying_to=result), ALICE, [INBOX])
+    send(inbox.config.port, mail("now production, please", sender=RITA, replying_to=result), RITA, [INBOX])
     thread = runtime.load(thread_id)
     assert thread.status is Status.RUNNING
     assert [e.text for e in thread.events if isinstance(e, Trigger)][-1] == "now production, please"
@@ -85,17 +89,17 @@ def test_the_same_flow_through_the_smtp_and_worker_processes(
     workers.start(1)
     wait_for(lambda: _listening(port), "outerloop smtp to listen")
 
-    first = mail("Please deploy the latest tag to staging.")
-    send(port, first, ALICE, [INBOX])
-    (request,) = relay.wait(1)
+    first = mail("Please deploy the latest tag to staging.", sender=RITA)
+    send(port, first, RITA, [INBOX])
+    notice, request = relay.wait(2)
     assert request.header("In-Reply-To") == first["Message-ID"]
     answer = mail("approve\n\nthanks!", replying_to=request)
     send(port, answer, ALICE, [request.header("Reply-To")])
     send(port, answer, ALICE, [request.header("Reply-To")])  # delivered twice: one effect
 
-    _, result = relay.wait(2)
+    *_, result = relay.wait(3)
     assert "deployed v1.1.0 to staging" in result.text()
-    assert result.header("In-Reply-To") == request.header("Message-ID")
+    assert result.header("In-Reply-To") == notice.header("Message-ID")
     assert deploy_log.read_text() == "v1.1.0 staging\n"
     (thread_id,) = runtime.store.ids()
     wait_for(lambda: runtime.load(thread_id).status is Status.DONE, "the thread to be done")
@@ -112,3 +116,25 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_an_approval_by_mail_may_change_the_arguments_first(
+    runtime: Runtime, inbox: InboxServer, relay: Relay, deploy_log: Path
+) -> None:
+    first = mail("Please deploy the latest tag to staging.", sender=RITA)
+    send(inbox.config.port, first, RITA, [INBOX])
+    (thread_id,) = runtime.store.ids()
+    step(runtime, thread_id)
+    _, request = relay.wait(2)
+    assert "    approve\n    tag: v1.2.0" in request.text()
+
+    bad = mail("approve\nenvironment: moon", replying_to=request)
+    with pytest.raises(smtplib.SMTPResponseException, match="invalid arguments for deploy"):
+        send(inbox.config.port, bad, ALICE, [request.header("Reply-To")])
+    edited = mail("approve\nenvironment: production\n\nship it", replying_to=request)
+    send(inbox.config.port, edited, ALICE, [request.header("Reply-To")])
+    response = [e for e in runtime.load(thread_id).events if isinstance(e, HumanResponse)][-1]
+    assert response.arguments == {"tag": "v1.1.0", "environment": "production"}
+    assert (response.channel, response.comment, response.responder) == ("email", "ship it", ALICE)
+    step(runtime, thread_id)
+    assert deploy_log.read_text() == "v1.1.0 production\n"

@@ -21,7 +21,7 @@ from tests.fake_slack import FakeSlack
 from tests.fake_socket_mode import FakeSocketMode
 from tests.hostile.processes import WebProcess
 from tests.services import Workers, wait_for
-from tests.slack.signed import ALICE, button_value, click, event_callback, mention, signed_headers
+from tests.slack.signed import ALICE, CAROL, button_value, click, event_callback, mention, signed_headers
 
 SECRETS = {
     "SLACK_BOT_TOKEN": "xoxb-SECRET-bot-7f3a9c",
@@ -101,7 +101,9 @@ def deploy_replies() -> list[Any]:
 def slack_flow(http: httpx.Client, fake_slack: FakeSlack, anthropic: FakeAnthropic) -> None:
     anthropic.script(*deploy_replies())
     assert (
-        post_to_slack(http, json.dumps(event_callback(mention("deploy the latest"))), "application/json")
+        post_to_slack(
+            http, json.dumps(event_callback(mention("deploy the latest", user=CAROL))), "application/json"
+        )
         == 200
     )
     post = wait_for(lambda: next((p for p in fake_slack.posts() if p.get("blocks")), None), "the approval")

@@ -19,7 +19,7 @@ import httpx
 from rq.job import Job
 
 from bot.runtime import Runtime
-from channels.slack.blocks import APPROVE, REASON_FIELD, REASON_VIEW, REJECT
+from channels.slack.blocks import APPROVE, EDIT, REASON_FIELD, REASON_VIEW, REJECT
 from tests.fake_slack import BOT_USER, TEAM
 
 JSON = dict[str, Any]
@@ -33,6 +33,8 @@ BOB = "U0BOB"
 OPS = "S0OPS"
 MALLORY = "U0MALLORY"
 """Neither listed nor in a listed group."""
+CAROL = "U0CAROL"
+"""Asks the bot for things; not an approver (separation of duties keeps requesters from approving)."""
 
 _ts = itertools.count(100)
 _ids = itertools.count(1)
@@ -121,6 +123,31 @@ def reason_submitted(private_metadata: str, reason: str, user: str) -> JSON:
     }
 
 
+def edit_submitted(view: JSON, user: str, **changes: Any) -> JSON:
+    """A ``view_submission`` of the Edit modal ``view`` (as ``views.open`` got it): every input as
+    it was prefilled, except ``changes`` by block id (a value, or an option's value for a select
+    or radio buttons)."""
+    values: JSON = {}
+    for block in view["blocks"]:
+        if block["type"] != "input":
+            continue
+        element = block["element"]
+        state: JSON = {"type": element["type"]}
+        if element["type"] in ("static_select", "radio_buttons"):
+            chosen = changes.get(block["block_id"])
+            options = {option["value"]: option for option in element["options"]}
+            state["selected_option"] = (
+                options[chosen] if chosen is not None else element.get("initial_option")
+            )
+        else:
+            state["value"] = changes.get(block["block_id"], element.get("initial_value"))
+        values[block["block_id"]] = {"value": state}
+    return {
+        **_interaction("view_submission", user),
+        "view": {**view, "id": "V0VIEW", "state": {"values": values}},
+    }
+
+
 class SignedSlack:
     """Posts to the web app's ``/slack/events`` as Slack does, signed unless told otherwise."""
 
@@ -149,12 +176,15 @@ class SignedSlack:
     def reject(self, post: JSON, user: str) -> httpx.Response:
         return self.interact(click(REJECT, button_value(post), user, post))
 
+    def edit(self, post: JSON, user: str) -> httpx.Response:
+        return self.interact(click(EDIT, button_value(post), user, post))
+
 
 def button_value(post: JSON) -> str:
     """The value the Approve button of a posted approval message carries."""
     [actions] = [block for block in post["blocks"] if block["type"] == "actions"]
     values = {element["action_id"]: element["value"] for element in actions["elements"]}
-    assert values[APPROVE] == values[REJECT]
+    assert values[APPROVE] == values[REJECT] == values[EDIT]
     return str(values[APPROVE])
 
 

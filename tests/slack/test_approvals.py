@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from agent.approvals import call_digest
 from agent.events import HumanResponse
 from agent.thread import Status, Thread
 from bot.runtime import Runtime
@@ -19,6 +20,7 @@ from tests.services import wait_for
 from tests.slack.signed import (
     ALICE,
     BOB,
+    CAROL,
     CHANNEL,
     MALLORY,
     OPS,
@@ -39,10 +41,11 @@ def run(runtime: Runtime, thread_id: str) -> Thread:
 
 
 def awaiting_approval(
-    slack: SignedSlack, runtime: Runtime, fake_slack: FakeSlack
+    slack: SignedSlack, runtime: Runtime, fake_slack: FakeSlack, requester: str = CAROL
 ) -> tuple[str, dict[str, Any]]:
-    """Mention the bot and run the thread up to its approval message; returns the thread id and post."""
-    start = mention("deploy the latest")
+    """``requester`` mentions the bot, which runs the thread up to its approval message; returns
+    the thread id and post."""
+    start = mention("deploy the latest", user=requester)
     assert slack.event(start).status_code == 200
     thread_id = runtime.thread_of(f"slack:T0TEAM:{CHANNEL}:{start['ts']}")
     assert thread_id is not None
@@ -72,7 +75,12 @@ def test_mention_to_approval_buttons_to_approve_to_deploy_to_reply_in_the_thread
     assert f"<@{ALICE}>" in text and f"<!subteam^{OPS}>" in text, "the message says who may answer"
     pending = runtime.load(thread_id).pending
     assert pending is not None
-    assert json.loads(button_value(post)) == {"thread": thread_id, "request": pending.request_id}
+    assert pending.call is not None
+    assert json.loads(button_value(post)) == {
+        "thread": thread_id,
+        "request": pending.request_id,
+        "digest": call_digest(pending.call),
+    }, "the buttons name the request and bind the arguments shown"
     reactions = [
         (c.method, c.params["timestamp"]) for c in fake_slack.calls if c.method.startswith("reactions")
     ]

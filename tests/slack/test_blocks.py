@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.approvals import digest
 from agent.events import HumanRequest, HumanResponse, ProposedCall
 from channels.slack.blocks import (
     APPROVE,
+    EDIT,
     REJECT,
     BadPayload,
     RequestRef,
@@ -34,6 +36,7 @@ APPROVAL = HumanRequest(
     call=ProposedCall(call_id="c1", tool="deploy", arguments={"tag": "v1.1.0", "environment": "<!here>"}),
     approvers=("U0ALICE", "S0OPS", "carol"),
 )
+assert APPROVAL.call is not None
 
 
 @given(st.text())
@@ -76,18 +79,25 @@ def test_mentions_of_users_groups_and_other_names() -> None:
     ]
 
 
-def test_an_approval_message_shows_the_call_its_arguments_and_two_buttons() -> None:
+def test_an_approval_message_shows_the_call_its_arguments_and_approve_edit_reject_buttons() -> None:
     blocks = request_message("t1", APPROVAL)
     text = json.dumps(blocks)
     assert "`deploy`" in text and "v1.1.0" in text
     assert "&lt;!here&gt;" in text and "<!here>" not in text, "arguments are escaped"
     assert "<@U0ALICE>, <!subteam^S0OPS>, carol" in text
     [actions] = [b for b in blocks if b["type"] == "actions"]
-    assert [(e["action_id"], e["style"]) for e in actions["elements"]] == [
+    assert [(e["action_id"], e.get("style")) for e in actions["elements"]] == [
         (APPROVE, "primary"),
+        (EDIT, None),
         (REJECT, "danger"),
     ]
-    assert {RequestRef.parse(e["value"]) for e in actions["elements"]} == {RequestRef("t1", "r1")}
+    bound = RequestRef("t1", "r1", digest(APPROVAL.call.tool, APPROVAL.call.arguments))
+    assert {RequestRef.parse(e["value"]) for e in actions["elements"]} == {bound}, (
+        "the buttons bind the arguments"
+    )
+    assert RequestRef.parse(RequestRef("t1", "r1").value()) == RequestRef("t1", "r1"), (
+        "older buttons still read"
+    )
 
 
 def test_a_decided_message_replaces_the_buttons_with_who_decided_when() -> None:

@@ -15,7 +15,16 @@ from tests.answering import advance_and_answer
 from tests.fake_slack import TEAM, FakeSlack
 from tests.fake_socket_mode import FakeSocketMode
 from tests.services import wait_for
-from tests.slack.signed import ALICE, CHANNEL, button_value, click, deliver_all, event_callback, mention
+from tests.slack.signed import (
+    ALICE,
+    CAROL,
+    CHANNEL,
+    button_value,
+    click,
+    deliver_all,
+    event_callback,
+    mention,
+)
 
 APP_TOKEN = "xapp-test-token"
 
@@ -36,7 +45,7 @@ def test_events_and_clicks_arrive_over_socket_mode_and_are_acknowledged_once_sto
         [opened] = fake_slack.calls_to("apps.connections.open")
         assert opened.token == APP_TOKEN
 
-        start = mention("deploy the latest")
+        start = mention("deploy the latest", user=CAROL)
         envelope = socket.send("events_api", event_callback(start))
         wait_for(lambda: socket.ack_for(envelope), "the event's acknowledgement")
         retried = socket.send("events_api", event_callback(start), retry_attempt=1)
