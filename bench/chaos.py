@@ -72,9 +72,12 @@ def _kill(cluster: Cluster, running: list[Start]) -> int:
     victim = next((start for start in running if workers.owner_of(start.horse)), None)
     if victim is None:  # every running deploy is on the proxied pool: nothing of ours to kill
         return 0
+    # Every deploy of that ``outerloop worker`` dies with it: a pool runs several at once.
+    owner = workers.owner_of(victim.horse)
+    hit = [start for start in cluster.system.executions().running if workers.owner_of(start.horse) == owner]
     kill_worker_running(workers, victim)
     workers.start(1)  # a replacement, as a supervisor would start
-    return 1
+    return max(1, len(hit))
 
 
 FAULTS = (
