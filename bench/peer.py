@@ -23,7 +23,7 @@ from bench.measure import BenchmarkFailed
 from bench.subjects import AGENTS, worker_env
 from bot.runtime import Runtime
 from bot.settings import Settings
-from tests.services import OUTERLOOP_WORKER, RedisServer, Workers
+from tests.services import OUTERLOOP_CALLER, OUTERLOOP_WORKER, RedisServer, Workers
 
 POLL = 0.005
 """Seconds between two looks for threads that wait on an approval."""
@@ -53,6 +53,7 @@ def outerloop_threads(directory: Path, count: int, processes: int) -> Side:
         runtime = Runtime.from_settings(Settings(redis_url=server.url, agents=AGENTS, anthropic_api_key=None))
         runtime.connection.ping()
         workers.start(1)
+        workers.start(1, args=OUTERLOOP_CALLER)  # the workers never ask the model: a caller does
         _warm_up(runtime)
         started = time.perf_counter()
         ids = [runtime.launch("deploy", "ship the latest").thread.id for _ in range(count)]
