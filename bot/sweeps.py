@@ -43,11 +43,11 @@ def deliver_owed(rt: Runtime, now: float) -> list[str]:
     return [event_id for _, event_id in owed]
 
 
-def guarded(name: str, sweep: Callable[[], T], default: T | None = None) -> T | None:
+def guarded(name: str, sweep: Callable[[], T]) -> T | None:
     """Run one sweep; a sweep that fails (Redis away) is logged and tried again next time, and
-    does not stop the others."""
+    does not stop the others: None then."""
     try:
         return sweep()
     except Exception:  # a sweep that stops stops recovery, deliveries, deadlines: log, go on
         log.exception("sweep.failed", sweep=name)
-        return default
+        return None
