@@ -237,6 +237,17 @@ class History(Sequence[Event]):
         heeded += events[start : self._length]
         return heeded
 
+    def heeded_reversed(self) -> Iterator[Event]:
+        """The events ``reduce`` did not ignore, newest first: for looking back from the end
+        without a pass over the whole thread."""
+        events, ignored = self._log.events, self._log.ignored
+        at = bisect_left(ignored, self._length) - 1
+        for position in range(self._length - 1, -1, -1):
+            if at >= 0 and ignored[at] == position:
+                at -= 1
+                continue
+            yield events[position]
+
     def is_ignored(self, position: int) -> bool:
         """Whether ``reduce`` ignored the event at ``position`` (counted from the start)."""
         positions = self._log.ignored

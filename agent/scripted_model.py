@@ -12,13 +12,15 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
 from agent.events import Error, Event, HumanResponse, RequestExpired, ToolResult, Trigger
+from agent.history import History
 from agent.model import ModelCall, ModelError, ModelOutputInvalid, ModelRequest
-from agent.thread import without_ignored_responses
+
+Kind = TypeVar("Kind", bound=Event)
 
 
 class Rule(BaseModel):
@@ -82,9 +84,10 @@ class ScriptedModel:
         return cls(script.rules, script.captures)
 
     def decide(self, request: ModelRequest) -> ModelCall:
-        # Like the rendered context, a rule never answers a response the thread ignored.
-        events = without_ignored_responses(request.thread)
-        last = next((s for e in reversed(events) if (s := signature(e)) is not None), None)
+        # Like the rendered context, a rule never answers a response the thread ignored. Both
+        # look back from the newest event, so deciding costs the same on a thread of any length.
+        events = request.thread.events
+        last = next((s for e in events.heeded_reversed() if (s := signature(e)) is not None), None)
         if last is None:
             raise ModelOutputInvalid("scripted model: the thread has nothing to answer")
         for rule in self.rules:
@@ -92,7 +95,7 @@ class ScriptedModel:
                 return ModelCall(rule.tool, _fill(rule.arguments, self._variables(events)))
         raise ModelOutputInvalid(f"scripted model: no rule answers {last!r}")
 
-    def _variables(self, events: list[Event]) -> dict[str, str]:
+    def _variables(self, events: History) -> dict[str, str]:
         variables = _variables(events)
         for name, capture in self.captures.items():
             found = re.search(capture.pattern, variables["trigger"], re.IGNORECASE)
@@ -101,13 +104,30 @@ class ScriptedModel:
         return variables
 
 
-def _variables(events: list[Event]) -> dict[str, str]:
-    trigger = next((e.text for e in reversed(events) if isinstance(e, Trigger)), "")
-    result = next((e.output for e in reversed(events) if isinstance(e, ToolResult)), "")
-    response = next((e for e in reversed(events) if isinstance(e, HumanResponse)), None)
+def _variables(events: History) -> dict[str, str]:
+    """The values rules may use, from the newest heeded trigger, tool result and response
+    (found by the history's indexes, not by a pass over the thread)."""
+    trigger = _last(events, "trigger", Trigger)
+    result = _last(events, "tool_result", ToolResult)
+    response = _last(events, "human_response", HumanResponse)
     answer = (response.answer or response.comment or "") if response else ""
-    first_line = result.strip().splitlines()[0] if result.strip() else ""
-    return {"trigger": trigger, "result": result, "result_first_line": first_line, "answer": answer}
+    output = result.output.strip() if result else ""
+    first_line = output.splitlines()[0] if output else ""
+    return {
+        "trigger": trigger.text if trigger else "",
+        "result": result.output if result else "",
+        "result_first_line": first_line,
+        "answer": answer,
+    }
+
+
+def _last(events: History, key: str, kind: type[Kind]) -> Kind | None:
+    position = events.last_of(key)
+    if position < 0:
+        return None
+    event = events[position]
+    assert isinstance(event, kind)
+    return event
 
 
 def _fill(value: Any, variables: Mapping[str, str]) -> Any:

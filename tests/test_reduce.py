@@ -261,6 +261,7 @@ def test_lookups_find_what_a_scan_of_the_events_finds(events: list[Event]) -> No
     assert thread.ignored == ignored
     assert thread.trigger == next((e for e in events if isinstance(e, Trigger)), None)
     assert without_ignored_responses(thread) == [e for e in events if e.id not in ignored]
+    assert list(thread.events.heeded_reversed()) == [e for e in reversed(events) if e.id not in ignored]
     for request_id in answers(thread)["requests"]:
         recorded = (e for e in events if isinstance(e, HumanRequest) and e.request_id == request_id)
         pending = thread.pending if thread.pending and thread.pending.request_id == request_id else None
