@@ -30,13 +30,12 @@ from typing import Any, TypeAlias, TypeVar, overload
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
-from agent.events import Error, Event, HumanRequest, HumanResponse, ToolCall, ToolResult, Trigger
+from agent.events import Event, HumanRequest, HumanResponse, Trigger
 
 Kind = TypeVar("Kind")
 Key: TypeAlias = str | tuple[str, str | None]
 """What the heeded events are indexed by: their type, and for tool calls, results and errors
 also their type and the tool they name."""
-_NAMING_A_TOOL = (ToolCall, ToolResult, Error)
 
 _GROW = threading.Lock()
 """Held while checking that a history ends where its log ends and appending to it, so that
@@ -69,21 +68,24 @@ class _Log:
     def add(self, event: Event, ignored: bool, partial: bool = False) -> None:
         position = len(self.events)
         self.events.append(event)
+        kind = event.type
         if ignored:
             self.ignored.append(position)
         else:
-            self.kinds.setdefault(event.type, []).append(position)
-            if isinstance(event, _NAMING_A_TOOL):
-                self.kinds.setdefault((event.type, event.tool), []).append(position)
+            self.kinds.setdefault(kind, []).append(position)
         if partial:
             self.partial.append(position)
-        match event:
-            case Trigger():
+        # By the type's name rather than by class: a failed isinstance on a pydantic model is
+        # slow, and every event is added once per fold.
+        match event.type:
+            case "tool_call" | "tool_result" | "error" if not ignored:
+                self.kinds.setdefault((kind, event.tool), []).append(position)
+            case "trigger":
                 self.triggers.append(position)
-            case HumanRequest(request_id=request_id):
-                self.requests.setdefault(request_id, position)
-            case HumanResponse(request_id=request_id) if not ignored and not partial:
-                self.settled.setdefault(request_id, position)
+            case "human_request":
+                self.requests.setdefault(event.request_id, position)
+            case "human_response" if not ignored and not partial:
+                self.settled.setdefault(event.request_id, position)
             case _:
                 pass
 

@@ -18,26 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from agent.approvals import call_digest, excluded, grant_covers, grant_fits, may_answer
 from agent.events import (
-    AgentMessage,
-    Cancelled,
-    Context,
-    Done,
     Error,
     Event,
-    Failed,
-    Forked,
     Grant,
-    GrantRevoked,
     HumanRequest,
     HumanResponse,
     ModelDecided,
     ModelRequested,
-    Paused,
     ProposedCall,
     RequestExpired,
-    Resumed,
     ToolCall,
-    ToolResult,
     Trigger,
 )
 from agent.history import History
@@ -136,45 +126,68 @@ def without_ignored_responses(thread: Thread) -> list[Event]:
 def reduce(thread: Thread, event: Event) -> Thread:
     """Fold one event into a thread. Pure: no I/O, no clock, no randomness."""
     changes = {} if thread.status in FINAL else _changes(thread, event)
-    ignored = isinstance(event, HumanResponse | RequestExpired) and "pending" not in changes
-    partial = isinstance(event, HumanResponse) and changes.get("pending") is not None
+    kind = event.type
+    ignored = kind in _ANSWERS and "pending" not in changes
+    partial = kind == "human_response" and changes.get("pending") is not None
     changes["events"] = thread.events.appended(event, ignored, partial)
-    return _settle_status(thread.model_copy(update=changes))
+    return _folded(thread, changes)
+
+
+_ANSWERS = frozenset({"human_response", "request_expired"})
+"""The types of the events that ``reduce`` ignores when they change nothing pending."""
+
+
+def _folded(thread: Thread, changes: dict[str, Any]) -> Thread:
+    """``thread`` with ``changes`` and the status they settle.
+
+    What ``thread.model_copy(update=changes)`` makes (no validation, as there), in one copy of
+    the fields: folding makes one thread per event, and pydantic's copy of its fields, field
+    set and extras, twice when the status changed too, was most of what folding an event cost."""
+    fields = {**thread.__dict__, **changes}
+    fields["status"] = _settled_status(fields["status"], fields["paused"], fields["pending"])
+    folded = Thread.__new__(Thread)
+    object.__setattr__(folded, "__dict__", fields)
+    object.__setattr__(folded, "__pydantic_fields_set__", _EVERY_FIELD)
+    object.__setattr__(folded, "__pydantic_extra__", None)
+    object.__setattr__(folded, "__pydantic_private__", None)
+    return folded
 
 
 def _changes(thread: Thread, event: Event) -> dict[str, Any]:
     """The derived fields that ``event`` changes (status is settled afterwards)."""
-    match event:
-        case Trigger():
+    # By the type's name rather than by class: a failed isinstance on a pydantic model costs
+    # as much as the rest of the fold, and this tries up to a dozen.
+    match event.type:
+        case "trigger":
             return {"status": Status.RUNNING} if thread.status in (Status.NEW, Status.DONE) else {}
-        case ModelRequested():
+        case "model_requested":
             return {"deciding": event, "decided": None}
-        case ModelDecided() | Error() if event.request_id is not None:
+        case "model_decided" | "error" if event.request_id is not None:
             return _answered(thread, event)
-        case ToolCall():
+        case "tool_call":
             approved = thread.approved
             if approved is not None and approved.call_id == event.call_id:
                 approved = None
             return {"open_call": event, "approved": approved, **_ACTED}
-        case ToolResult() | Error() if _stale_call(thread, event.call_id):
+        case "tool_result" | "error" if _stale_call(thread, event.call_id):
             return {}
-        case ToolResult():
+        case "tool_result":
             return {**_close_call(thread, event.call_id), "consecutive_errors": 0}
-        case Error():
+        case "error":
             return {
                 **_close_call(thread, event.call_id),
                 "consecutive_errors": thread.consecutive_errors + 1,
                 **_ACTED,
             }
-        case HumanRequest():
+        case "human_request":
             return {"pending": event, "approvals": (), **_ACTED}
-        case HumanResponse():
+        case "human_response":
             return _answer(thread, event)
-        case RequestExpired():
+        case "request_expired":
             return _expire(thread, event)
-        case Done(basis=basis) if basis is not None and thread.events.trigger_since(basis):
+        case "done" if event.basis is not None and thread.events.trigger_since(event.basis):
             return {**_ACTED}
-        case Done():
+        case "done":
             return {
                 "status": Status.DONE,
                 "pending": None,
@@ -183,21 +196,22 @@ def _changes(thread: Thread, event: Event) -> dict[str, Any]:
                 "consecutive_errors": 0,
                 **_ACTED,
             }
-        case Paused():
+        case "paused":
             return {"paused": True}
-        case Resumed():
+        case "resumed":
             return {"paused": False}
-        case Cancelled():
+        case "cancelled":
             return {"status": Status.CANCELLED, "pending": None, "approved": None, "approvals": ()}
-        case Failed():
+        case "failed":
             return {"status": Status.FAILED}
-        case Forked():
+        case "forked":
             # A request copied without its answer is asked again by the copy's worker.
             return {"approved": None, "open_call": None, "deciding": None}
-        case GrantRevoked(grant_id=grant_id):
-            return {"grants": tuple(g for g in thread.grants if g.grant_id != grant_id)}
-        case Context() | AgentMessage():
+        case "grant_revoked":
+            return {"grants": tuple(g for g in thread.grants if g.grant_id != event.grant_id)}
+        case "context" | "agent_message":
             return {}
+    raise AssertionError(f"reduce has no rule for {event.type!r} events")  # the union is closed
 
 
 _ACTED = {"decided": None}
@@ -304,17 +318,20 @@ def _expire(thread: Thread, expired: RequestExpired) -> dict[str, Any]:
     return {"pending": pending.model_copy(update=asked_again)}
 
 
-def _settle_status(thread: Thread) -> Thread:
+_SETTLED_ELSEWHERE = frozenset({Status.NEW, Status.DONE, *FINAL})
+"""The states that only the events entering them set: the others follow from the flags."""
+_EVERY_FIELD = frozenset(Thread.model_fields)
+
+
+def _settled_status(status: Status, paused: bool, pending: HumanRequest | None) -> Status:
     """Status follows from the flags, except for the terminal and not-started states."""
-    if thread.status in (Status.NEW, Status.DONE, *FINAL):
-        return thread
-    if thread.paused:
-        status = Status.PAUSED
-    elif thread.pending is not None:
-        status = Status.AWAITING_HUMAN
-    else:
-        status = Status.RUNNING
-    return thread if status is thread.status else thread.model_copy(update={"status": status})
+    if status in _SETTLED_ELSEWHERE:
+        return status
+    if paused:
+        return Status.PAUSED
+    if pending is not None:
+        return Status.AWAITING_HUMAN
+    return Status.RUNNING
 
 
 def replay(thread_id: str, agent: str, events: Iterable[Event]) -> Thread:
