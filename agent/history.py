@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any, TypeAlias, TypeVar, overload
 
@@ -45,7 +45,17 @@ two threads folding different events onto one history never both take the same s
 class _Log:
     """The entries shared by histories, and their indexes. Only ever appended to."""
 
-    __slots__ = ("events", "ignored", "kinds", "partial", "renderings", "requests", "settled", "triggers")
+    __slots__ = (
+        "events",
+        "ignored",
+        "kept",
+        "kinds",
+        "partial",
+        "renderings",
+        "requests",
+        "settled",
+        "triggers",
+    )
 
     def __init__(self) -> None:
         self.events: list[Event] = []
@@ -64,6 +74,8 @@ class _Log:
         """Positions of the events ``reduce`` did not ignore, ascending, by each of their keys."""
         self.renderings: dict[int, str | None] = {}
         """The entries rendered so far, by position."""
+        self.kept: dict[Hashable, tuple[int, object]] = {}
+        """Facts about the first entries (``History.keep``), by key, with how many entries."""
 
     def add(self, event: Event, ignored: bool, partial: bool = False) -> None:
         position = len(self.events)
@@ -100,7 +112,7 @@ class _Log:
         log.triggers = self.triggers[: bisect_left(self.triggers, length)]
         log.kinds = {kind: at[: bisect_left(at, length)] for kind, at in self.kinds.items()}
         log.renderings = {at: text for at, text in self.renderings.items() if at < length}
-        return log
+        return log  # without the kept facts: the next rendering of the copy makes its own
 
 
 class History(Sequence[Event]):
@@ -266,6 +278,12 @@ class History(Sequence[Event]):
         stop = min(stop, self._length)
         return max(0, bisect_left(positions, stop) - bisect_left(positions, start))
 
+    def positions(self, key: Key, start: int, stop: int) -> list[int]:
+        """The positions of the heeded events with ``key`` from ``start`` up to ``stop``, ascending."""
+        positions = self._log.kinds.get(key, [])
+        stop = min(stop, self._length)
+        return positions[bisect_left(positions, start) : bisect_left(positions, stop)]
+
     def last_of(self, key: Key) -> int:
         """The position of the last heeded event with ``key``, or -1 if there is none."""
         positions = self._log.kinds.get(key, [])
@@ -287,6 +305,21 @@ class History(Sequence[Event]):
             return renderings[position]
         text = renderings[position] = render(self[position])
         return text
+
+    def kept(self, key: Hashable) -> tuple[int, object] | None:
+        """What ``keep`` kept under ``key`` for a history of this log no longer than this one,
+        and that history's length; None if there is none."""
+        kept = self._log.kept.get(key)
+        return kept if kept is not None and kept[0] <= self._length else None
+
+    def keep(self, key: Hashable, fact: object) -> None:
+        """Keep ``fact`` about this history's entries under ``key``, for every history of the log
+        that holds them: the entries never change, so a longer history (the thread's next step)
+        derives its own fact from it instead of looking at every entry again. Only the newest is
+        kept; a copied log (a fork, a thread folded another way) starts without any."""
+        kept = self._log.kept.get(key)
+        if kept is None or kept[0] <= self._length:
+            self._log.kept[key] = (self._length, fact)
 
     def _at(self, position: int | None, kind: type[Kind]) -> Kind | None:
         if position is None or position >= self._length:

@@ -2,14 +2,16 @@
 
 A step is what a worker does for one model decision: load the thread (``Store.load``: a
 snapshot and the events after it), fold what is new, render the context, let the scripted
-model decide (``done_for_now``) and append the event it records. The thread is the long
-threads' mix of events (``bench.long``) of N events ending with a new trigger. Each step is
-timed alone (wall clock, so Redis's round trips count; no garbage collection, as in
-``timeit``), and the log is cut back to N events between steps, so every step sees the same
-thread. Three cases per N:
+model decide (``done_for_now``) and append the events it records (``model_requested``,
+``model_decided``, ``done``). The thread is the long threads' mix of events (``bench.long``),
+closed by a ``done`` and reopened by a new trigger, N events in all: so the step of every N
+asks the model, and is checked to append the same events. Each step is timed alone (wall
+clock, so Redis's round trips count; no garbage collection, as in ``timeit``), and the log is
+cut back to N events between steps, so every step sees the same thread. Three cases per N:
 
-- warm: the process loaded the thread before (a pool's worker advancing it again): it reads
-  only the events after the ones it holds;
+- warm: the process stepped the thread before (a pool's worker, or a caller, taking up the
+  thread again): it holds the thread up to the new trigger, rendered as its last request was,
+  so it reads, folds and renders only what came after;
 - cold: a process that never saw the thread: it reads the snapshot in Redis;
 - replay: the same with no snapshot in Redis (as every load was before snapshots; such a
   load writes one).
@@ -26,8 +28,9 @@ from functools import partial
 
 import redis
 
+from agent.context import user_prompt
 from agent.definition import AgentSpec
-from agent.events import EVENT_ADAPTER, Event, Origin, Trigger
+from agent.events import EVENT_ADAPTER, AgentMessage, Done, Event, Origin, ToolCall, Trigger
 from agent.loop import step
 from agent.model import Model
 from agent.scripted_model import ScriptedModel
@@ -44,6 +47,8 @@ TARGET = 2.0
 """The most a step of the longest thread may cost, as a multiple of a step of the shortest."""
 AGENT = "one_step"
 ORIGIN = Origin(channel="bench", sender="bench")
+STEP = ("model_requested", "model_decided", "done")
+"""The events a step appends, whatever the thread's length."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +72,13 @@ def measure_steps(url: str, sizes: Sequence[int] = STEP_SIZES) -> list[StepCase]
     cases = []
     for size in sizes:
         thread_id = f"step-{size}"
-        events = [*long_thread(size - 1), Trigger(text="one more, please", origin=ORIGIN)]
+        events = step_thread(size)
         _store_log(connection, thread_id, events)
         stepping = partial(_step, connection=connection, thread_id=thread_id, spec=spec, model=model)
         warm, cold, replayed = [], [], []
         for _ in range(STEPS):
             store = Store(connection)
-            store.snapshots.remember(replay(thread_id, AGENT, events))
+            store.snapshots.remember(_stepped_before(thread_id, events[:-1], spec))
             warm.append(stepping(store))
             store.snapshots.save(replay(thread_id, AGENT, events))
             cold.append(stepping(Store(connection)))
@@ -81,6 +86,23 @@ def measure_steps(url: str, sizes: Sequence[int] = STEP_SIZES) -> list[StepCase]
             replayed.append(stepping(Store(connection)))
         cases.append(StepCase(size, *(statistics.median(times) for times in (warm, cold, replayed))))
     return cases
+
+
+def step_thread(size: int) -> list[Event]:
+    """``size`` events of the long threads' mix, the last exchange closed by ``done`` (a call it
+    cut off made a message instead), then a new trigger: a thread whose next step asks the model."""
+    events = long_thread(size - 2)
+    if events and isinstance(events[-1], ToolCall):
+        events[-1] = AgentMessage(id=events[-1].id, at=events[-1].at, text="Checking the tags.")
+    return [*events, Done(message="Done for now."), Trigger(text="one more, please", origin=ORIGIN)]
+
+
+def _stepped_before(thread_id: str, events: Sequence[Event], spec: AgentSpec) -> Thread:
+    """The thread as a process that stepped it before holds it: folded, and rendered as the
+    request of its last step was."""
+    thread = replay(thread_id, AGENT, events)
+    user_prompt(thread, spec.context_budget)
+    return thread
 
 
 def _step(store: Store, connection: redis.Redis, thread_id: str, spec: AgentSpec, model: Model) -> float:
@@ -99,6 +121,8 @@ def _step(store: Store, connection: redis.Redis, thread_id: str, spec: AgentSpec
     step(thread, spec, model, record)
     elapsed = time.perf_counter() - started
     gc.enable()
+    appended = tuple(event.type for event in current.events[size:])
+    assert appended == STEP, f"a step of the {size}-event thread appended {appended}, not {STEP}"
     connection.ltrim(key("thread", thread_id, "events"), 0, size - 1)
     return elapsed
 
@@ -125,8 +149,8 @@ def report_steps(cases: Sequence[StepCase]) -> list[str]:
     ratio = longest.warm / shortest.warm
     met = "met" if ratio <= TARGET else "NOT met"
     return [
-        f"A step (load, fold what is new, render, decide with the scripted model, append): wall time,"
-        f" median of {STEPS}",
+        f"A step (load, fold what is new, render, decide with the scripted model, append"
+        f" {', '.join(STEP)}): wall time, median of {STEPS}",
         f"{'':24}{'events':>8}{'warm':>12}{'cold':>12}{'replay':>12}{'x warm':>13}",
         *rows,
         f"a step on a {longest.events:,}-event thread: {ratio:.2f}x a step on a {shortest.events}-event"
