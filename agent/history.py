@@ -112,7 +112,8 @@ class _Log:
         log.triggers = self.triggers[: bisect_left(self.triggers, length)]
         log.kinds = {kind: at[: bisect_left(at, length)] for kind, at in self.kinds.items()}
         log.renderings = {at: text for at, text in self.renderings.items() if at < length}
-        return log  # without the kept facts: the next rendering of the copy makes its own
+        log.kept = {key: kept for key, kept in self.kept.items() if kept[0] <= length}
+        return log
 
 
 class History(Sequence[Event]):
@@ -316,7 +317,8 @@ class History(Sequence[Event]):
         """Keep ``fact`` about this history's entries under ``key``, for every history of the log
         that holds them: the entries never change, so a longer history (the thread's next step)
         derives its own fact from it instead of looking at every entry again. Only the newest is
-        kept; a copied log (a fork, a thread folded another way) starts without any."""
+        kept. A log copied to fold a thread another way keeps the facts about the entries it
+        copied; a thread replayed from its events (a fork, an import) starts without any."""
         kept = self._log.kept.get(key)
         if kept is None or kept[0] <= self._length:
             self._log.kept[key] = (self._length, fact)

@@ -4,8 +4,9 @@ starts from must give the text a rendering from nothing gives, byte for byte.
 A thread is grown a few events at a time, as its steps grow it, and rendered after each:
 every rendering starts from the last one's tail (new events, errors a new success resolved,
 the budget's cut moving on). Each must equal the reference renderer's text and the text of
-the same events replayed into a new thread, which has no tail to start from. A copy of the
-history (a fork, an import, a thread folded another way) starts without the tail.
+the same events replayed into a new thread, which has no tail to start from. A thread
+replayed from its events (a fork, an import) starts without the tail; a thread folded
+another way from an older one keeps only a tail of the events they share.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def test_an_error_in_the_kept_tail_leaves_it_once_a_later_success_resolves_it() 
     assert "timed out" not in user_prompt(thread, 800)
 
 
-def test_a_fork_an_import_and_a_thread_folded_another_way_render_without_the_kept_tail() -> None:
+def test_a_fork_an_import_and_a_thread_folded_another_way_render_without_a_longer_tail() -> None:
     events = long_thread(1_200)
     thread = replay("t", "test", events[:1_000])
     user_prompt(thread, 700)
@@ -109,6 +110,21 @@ def test_a_fork_an_import_and_a_thread_folded_another_way_render_without_the_kep
     for name, copy in copies.items():
         assert copy.events.kept(("tail", 700)) is None, name
         renders_as_replayed(copy, 700)
+        renders_as_replayed(
+            grown(copy, [Trigger(text="again", origin=Origin(channel="cli", sender="me"))]), 700
+        )
         renders_as_replayed(grown(copy, events[1_100:1_150]), 700)
     renders_as_replayed(longer, 700)
     renders_as_replayed(thread, 700)
+
+
+def test_a_thread_folded_another_way_keeps_the_tail_of_the_events_it_shares() -> None:
+    events = long_thread(1_100)
+    thread = replay("t", "test", events[:1_000])
+    user_prompt(thread, 700)
+    one_way = grown(thread, events[1_000:])  # in place: the log thread shares grows
+    other_way = grown(thread, [Trigger(text="elsewhere", origin=Origin(channel="cli", sender="me"))])
+    kept = other_way.events.kept(("tail", 700))
+    assert kept is not None and kept[0] == 1_000, "the copy keeps the tail of the 1,000 events it shares"
+    renders_as_replayed(other_way, 700)
+    renders_as_replayed(one_way, 700)
