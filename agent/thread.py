@@ -144,7 +144,8 @@ def _folded(thread: Thread, changes: dict[str, Any]) -> Thread:
     the fields: folding makes one thread per event, and pydantic's copy of its fields, field
     set and extras, twice when the status changed too, was most of what folding an event cost."""
     fields = {**thread.__dict__, **changes}
-    fields["status"] = _settled_status(fields["status"], fields["paused"], fields["pending"])
+    if not _SETTLING.isdisjoint(changes):  # else the status, settled before, stays as it is
+        fields["status"] = _settled_status(fields["status"], fields["paused"], fields["pending"])
     folded = Thread.__new__(Thread)
     object.__setattr__(folded, "__dict__", fields)
     object.__setattr__(folded, "__pydantic_fields_set__", _EVERY_FIELD)
@@ -321,6 +322,8 @@ def _expire(thread: Thread, expired: RequestExpired) -> dict[str, Any]:
 _SETTLED_ELSEWHERE = frozenset({Status.NEW, Status.DONE, *FINAL})
 """The states that only the events entering them set: the others follow from the flags."""
 _EVERY_FIELD = frozenset(Thread.model_fields)
+_SETTLING = frozenset({"status", "paused", "pending"})
+"""The fields the status is settled from."""
 
 
 def _settled_status(status: Status, paused: bool, pending: HumanRequest | None) -> Status:
