@@ -11,7 +11,7 @@ another way from an older one keeps only a tail of the events they share.
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.context import user_prompt
@@ -56,7 +56,8 @@ def test_a_thread_rendered_as_it_grows_renders_as_its_replay(
     renders_as_replayed(grown(thread, events[done:]), budget)
 
 
-@settings(max_examples=10, deadline=None)
+# Drawing hundreds of events is slow on a busy machine; what is slow is the drawing, not the test.
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rounds=st.lists(event_sequences(max_size=15), min_size=20, max_size=60),
     budgets=st.lists(st.integers(min_value=0, max_value=1_500), min_size=1, max_size=3),
