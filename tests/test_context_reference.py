@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from html import escape
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.context import KEEP_RECENT, render_event, render_events, user_prompt
@@ -117,7 +117,8 @@ def test_older_threads_of_a_grown_history_render_as_the_reference_renders_them(
         assert user_prompt(thread, budget) == reference_user_prompt(thread, budget)
 
 
-@settings(max_examples=10, deadline=None)
+# Drawing hundreds of events is slow on a busy machine; what is slow is the drawing, not the test.
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rounds=st.lists(event_sequences(max_size=15), min_size=20, max_size=60),
     budget=st.integers(min_value=0, max_value=3_000),
