@@ -38,6 +38,7 @@ from bot import liveness, model_queue
 from bot.liveness import Holder
 from bot.models import NoModel, model_for, model_name
 from bot.rate_limit import RateLimit, account
+from bot.round_trips import together
 from bot.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -141,11 +142,12 @@ class Caller:
             log.exception("caller.answer_failed", thread_id=thread_id)
             await asyncio.sleep(1)
             recorded, again = False, True
-        connection, holder = self.rt.connection, self.holder
-        await self._riding_out("release", lambda: model_queue.release(connection, thread_id, holder, again))
+        releasing = model_queue.releasing(thread_id, self.holder, again)
+        if recorded:  # the claim is dropped in the round trip that wakes the thread
+            await self._riding_out("enqueue", lambda: self.rt.enqueue(thread_id, releasing))
+        else:
+            await self._riding_out("release", lambda: together(self.rt.connection, None, releasing))
         self.held.discard(thread_id)
-        if recorded:
-            await self._riding_out("enqueue", lambda: self.rt.enqueue(thread_id))
 
     async def _answer(self, thread_id: str) -> bool:
         thread = await self._riding_out("load", lambda: self.rt.store.load(thread_id))
