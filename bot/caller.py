@@ -40,6 +40,7 @@ from bot.models import NoModel, model_for, model_name
 from bot.rate_limit import RateLimit, account
 from bot.round_trips import together
 from bot.runtime import Runtime
+from bot.warm_up import rehearse
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +91,7 @@ class Caller:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stopping.set)
+        await asyncio.to_thread(self.prepare)
         self.vouch()
         beating = asyncio.create_task(self._heartbeat())
         log.info("caller.started", holder=self.holder, capacity=self.rt.settings.caller_capacity)
@@ -105,6 +107,13 @@ class Caller:
         finally:
             beating.cancel()
             await self._give_back()
+
+    def prepare(self) -> None:
+        """Build each agent's model (a second for the SDK alone) and rehearse its request
+        before taking work, so that the first requests do not wait for it (``bot.warm_up``)."""
+        for name in rehearse(self.rt.agents, "caller"):
+            with contextlib.suppress(NoModel):  # each of its threads fails, saying why
+                self._model(self.rt.agents.get(name))
 
     async def _give_back(self) -> None:
         for task in list(self.tasks):

@@ -21,7 +21,6 @@ import redis
 import structlog
 from rq import get_current_job
 
-from agent.asking import model_request, request_for
 from agent.definition import AgentCannotRun, UnknownAgent
 from agent.events import (
     AgentMessage,
@@ -29,13 +28,11 @@ from agent.events import (
     Error,
     Event,
     Failed,
-    Origin,
     ToolCall,
     ToolResult,
-    Trigger,
 )
 from agent.loop import advance
-from agent.thread import Status, Thread, reduce
+from agent.thread import Status, Thread
 from bot import liveness, model_queue
 from bot.liveness import Holder
 from bot.lock import ThreadLock
@@ -46,6 +43,7 @@ from bot.round_trips import Along
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import LockLost
+from bot.warm_up import rehearse
 
 log = structlog.get_logger(__name__)
 SAID = 200
@@ -198,22 +196,7 @@ def work(rt: Runtime, processes: int = 2, burst: bool = False) -> None:
 
 
 def prepare(rt: Runtime) -> None:
-    """Render one model request for each agent, once, before the pool forks.
-
-    Whatever a worker process builds on first use (the prompt templates, pydantic's
-    JSON-schema machinery, the bound logger) would otherwise be built again in each child,
-    and again in each child that replaces a dead one; done here, every child inherits it.
-    Workers build no model: callers ask it.
-    """
-    for spec in rt.agents:
-        rehearsal = reduce(
-            Thread(id="rehearsal", agent=spec.name),
-            Trigger(text="rehearsal", origin=Origin(channel="worker", sender="worker")),
-        )
-        try:
-            spec.ensure_runnable()
-            model_request(rehearsal, spec, request_for(rehearsal, spec))
-        except AgentCannotRun as exc:
-            # Not fatal at start-up: each of the agent's threads fails, saying why (``_run``).
-            log.warning("worker.agent_cannot_run", agent=spec.name, reason=str(exc))
+    """Render one model request for each agent, once, before the pool forks (``bot.warm_up``).
+    Workers build no model: callers ask it."""
+    rehearse(rt.agents, "worker")
     log.info("worker.prepared", agents=[spec.name for spec in rt.agents])
