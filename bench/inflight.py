@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -32,13 +33,17 @@ import redis
 
 from agent.thread import Status
 from bench.subjects import AGENTS
-from bot.runtime import Runtime
+from bot import liveness
+from bot.runtime import QUEUE, Runtime
 from bot.settings import Settings
+from bot.store import key
 from tests.fake_anthropic import message, tool_use_block
 from tests.local_server import LocalServer, QuietHandler
 from tests.services import OUTERLOOP_CALLER, REPO, RedisServer, Workers, wait_for
 
 AGENT = "two_steps"
+WORKER_PROCESSES = 2
+"""Processes per ``outerloop worker`` (its default)."""
 PROMPT = "conversation {n}"
 
 
@@ -118,9 +123,10 @@ def _outerloop(server: SlowMessages, conversations: int, workers: int) -> Run:
         try:
             settings = Settings(redis_url=redis_server.url, agents=AGENTS, anthropic_api_key=None)
             runtime = Runtime.from_settings(settings)
-            pool.start(1, args=OUTERLOOP_CALLER)
+            [caller] = pool.start(1, args=OUTERLOOP_CALLER)
             pool.start(workers)
-            time.sleep(3)  # let the processes start: the reference does not count its start either
+            # The reference does not count its start either (nor its import of the SDK).
+            wait_for(lambda: _ready(runtime.connection, workers, caller.pid), "the processes", timeout=120)
             started = time.monotonic()
             ids = [runtime.launch(AGENT, PROMPT.format(n=n)).thread.id for n in range(conversations)]
             peak = _wait_all_done(runtime.connection, ids, pool)
@@ -131,6 +137,14 @@ def _outerloop(server: SlowMessages, conversations: int, workers: int) -> Run:
             redis_server.stop()
     label = f"Outerloop, {workers} workers + 1 caller"
     return _run(label, seconds, peak, done, conversations, server)
+
+
+def _ready(connection: redis.Redis, workers: int, caller: int) -> bool:
+    """Whether every worker process waits for jobs and the caller for requests: RQ lists a
+    worker once it is in its loop; a caller vouches for itself once it built its models."""
+    working = int(connection.scard(f"rq:workers:{QUEUE}"))
+    alive = key("alive", f"{socket.gethostname()}:{caller}".replace(liveness.SEPARATOR, "_"))
+    return working >= workers * WORKER_PROCESSES and bool(connection.exists(alive))
 
 
 def _run(

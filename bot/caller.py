@@ -38,7 +38,9 @@ from bot import liveness, model_queue
 from bot.liveness import Holder
 from bot.models import NoModel, model_for, model_name
 from bot.rate_limit import RateLimit, account
+from bot.round_trips import together
 from bot.runtime import Runtime
+from bot.warm_up import rehearse
 
 log = structlog.get_logger(__name__)
 
@@ -89,6 +91,7 @@ class Caller:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stopping.set)
+        await asyncio.to_thread(self.prepare)
         self.vouch()
         beating = asyncio.create_task(self._heartbeat())
         log.info("caller.started", holder=self.holder, capacity=self.rt.settings.caller_capacity)
@@ -104,6 +107,13 @@ class Caller:
         finally:
             beating.cancel()
             await self._give_back()
+
+    def prepare(self) -> None:
+        """Build each agent's model (a second for the SDK alone) and rehearse its request
+        before taking work, so that the first requests do not wait for it (``bot.warm_up``)."""
+        for name in rehearse(self.rt.agents, "caller"):
+            with contextlib.suppress(NoModel):  # each of its threads fails, saying why
+                self._model(self.rt.agents.get(name))
 
     async def _give_back(self) -> None:
         for task in list(self.tasks):
@@ -141,11 +151,12 @@ class Caller:
             log.exception("caller.answer_failed", thread_id=thread_id)
             await asyncio.sleep(1)
             recorded, again = False, True
-        connection, holder = self.rt.connection, self.holder
-        await self._riding_out("release", lambda: model_queue.release(connection, thread_id, holder, again))
+        releasing = model_queue.releasing(thread_id, self.holder, again)
+        if recorded:  # the claim is dropped in the round trip that wakes the thread
+            await self._riding_out("enqueue", lambda: self.rt.enqueue(thread_id, releasing))
+        else:
+            await self._riding_out("release", lambda: together(self.rt.connection, None, releasing))
         self.held.discard(thread_id)
-        if recorded:
-            await self._riding_out("enqueue", lambda: self.rt.enqueue(thread_id))
 
     async def _answer(self, thread_id: str) -> bool:
         thread = await self._riding_out("load", lambda: self.rt.store.load(thread_id))

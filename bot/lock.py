@@ -21,9 +21,11 @@ from types import TracebackType
 
 import redis
 import structlog
+from redis.client import Pipeline
 
 from bot import liveness
 from bot.liveness import Holder
+from bot.round_trips import Along, together
 from bot.store import LockLost, key
 
 log = structlog.get_logger(__name__)
@@ -91,9 +93,13 @@ class ThreadLock:
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
-    def acquire(self) -> bool:
-        """Take the lock, or mark the thread as wanted by whoever holds it."""
-        return self._start(int(self.redis.eval(_ACQUIRE, 3, *self.keys, self.value, self.ttl_ms)))
+    def acquire(self, along: Along | None = None) -> bool:
+        """Take the lock, or mark the thread as wanted by whoever holds it; ``along``'s writes
+        go first, in the same round trip (``bot.round_trips``)."""
+        return self._start(int(together(self.redis, along, self._acquire)))
+
+    def _acquire(self, pipe: Pipeline) -> None:
+        pipe.eval(_ACQUIRE, 3, *self.keys, self.value, self.ttl_ms)
 
     def take_over(self, previous: str) -> bool:
         """Take the lock from a holder known to be gone, if it still holds the value ``previous``."""
@@ -126,9 +132,10 @@ class ThreadLock:
         self._lost.set()
         return False
 
-    def release_or_continue(self) -> bool:
-        """Unlock unless the thread was wanted meanwhile; True means "run again, still locked"."""
-        outcome = self.redis.eval(_RELEASE, 2, *self.keys[:2], self.value, self.ttl_ms)
+    def release_or_continue(self, along: Along | None = None) -> bool:
+        """Unlock unless the thread was wanted meanwhile; True means "run again, still locked".
+        ``along``'s writes go first, in the same round trip."""
+        outcome = together(self.redis, along, self._release)
         if outcome == -1:
             self._stop_renewing()
             raise LockLost(f"lock on thread {self.thread_id} expired while held")
@@ -136,6 +143,9 @@ class ThreadLock:
             return True
         self._stop_renewing()
         return False
+
+    def _release(self, pipe: Pipeline) -> None:
+        pipe.eval(_RELEASE, 2, *self.keys[:2], self.value, self.ttl_ms)
 
     def _renew(self) -> None:
         interval = self.ttl_ms / 3000

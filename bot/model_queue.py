@@ -21,6 +21,7 @@ import redis
 
 from bot import liveness
 from bot.liveness import Holder
+from bot.round_trips import Along
 from bot.store import key
 
 ASKING = key("asking")
@@ -56,6 +57,18 @@ def _text(value: bytes | str) -> str:
 def post(connection: redis.Redis, thread_id: str) -> bool:
     """Ask a caller to answer the thread's model request; False if one is queued or held."""
     return bool(connection.eval(_POST, 2, ASKING, CLAIMS, thread_id, time.time()))
+
+
+def posting(thread_id: str) -> Along:
+    """``post``, as a write that rides along another command (``bot.round_trips``)."""
+    return lambda pipe: pipe.eval(_POST, 2, ASKING, CLAIMS, thread_id, time.time())
+
+
+def releasing(thread_id: str, holder: str, again: bool = False) -> Along:
+    """``release``, as a write that rides along another command (``bot.round_trips``)."""
+    return lambda pipe: pipe.eval(
+        _RELEASE, 2, ASKING, CLAIMS, thread_id, holder, "1" if again else "0", time.time()
+    )
 
 
 def claim(connection: redis.Redis, holder: str, count: int) -> list[str]:

@@ -34,9 +34,11 @@ from types import FrameType
 
 import redis
 import structlog
-from rq import SimpleWorker
+from redis.client import Pipeline
+from rq import Queue, SimpleWorker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from rq.utils import now
 
 from bot import liveness
 from bot.runtime import Runtime
@@ -52,6 +54,8 @@ STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 RESTART_PAUSE = 1.0
 """Seconds before a dead child is replaced, so a child that cannot start does not spin."""
 _PR_SET_PDEATHSIG = 1
+BOOKKEEPING = 1.0
+"""Seconds between two of a child's writes that only RQ's monitoring reads (``PoolWorker``)."""
 ADVANCE = "bot.worker.advance_job"
 """The job that advances a thread (``bot.worker`` imports this module, so by name)."""
 
@@ -218,12 +222,52 @@ def _die_with(supervisor: int) -> None:
 
 
 class PoolWorker(SimpleWorker):
-    """RQ's non-forking worker as a pool child: it stops after its job on SIGTERM only.
+    """RQ's non-forking worker as a pool child: it stops after its job on SIGTERM only, and
+    spares Redis the bookkeeping writes that only monitoring reads.
 
     Ctrl-C in a terminal sends SIGINT to the whole process group; the supervisor turns it
     into one SIGTERM per child, so a child ignores SIGINT rather than take a second
-    signal as a request for a cold shutdown."""
+    signal as a request for a cold shutdown.
+
+    Per job, RQ's loop writes the worker's heartbeat (three commands, one round trip each)
+    before and after it dequeues and again after the job, its state twice, the job's
+    heartbeat once more as the job ends, and checks for ``rq suspend``: about a dozen round
+    trips, each an fsync with a durable Redis, against about eight for advancing a thread.
+    Here the worker's heartbeat is written at most once a ``BOOKKEEPING`` interval (in one
+    round trip; the worker's key lives ``worker_ttl`` + 60 s), its state only when it
+    changes, and the suspension looked up at most once an interval; the job's own records
+    (started, finished, failed, retried) are RQ's, untouched."""
+
+    _beat_at = 0.0
+    _suspension_at = 0.0
 
     def _install_signal_handlers(self) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, self.request_stop)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        if pipeline is not None:  # part of a write RQ makes anyway: free
+            super().heartbeat(timeout, pipeline)
+            return
+        if timeout is None and time.monotonic() - self._beat_at < BOOKKEEPING:
+            return
+        self._beat_at = time.monotonic()
+        with self.connection.pipeline(transaction=False) as beat:
+            super().heartbeat(timeout, beat)
+            beat.execute()
+
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        if pipeline is None and state == self._state:
+            return
+        super().set_state(state, pipeline)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        if time.monotonic() - self._suspension_at < BOOKKEEPING:
+            return
+        self._suspension_at = time.monotonic()
+        super().check_for_suspension(burst)
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        # RQ also writes the job's heartbeat here, just before it records the job finished
+        # or failed in the next write: the end time is what that record needs.
+        job.ended_at = now()

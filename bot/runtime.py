@@ -46,6 +46,7 @@ from bot.agents import load_registry
 from bot.decisions import checked
 from bot.grants import Grants, live_key
 from bot.outbound import outbound_channels
+from bot.round_trips import Along, together
 from bot.settings import Settings
 from bot.store import Appended, RequirementGone, Store, ThreadExists, ThreadNotFound, key
 from channels.gateway import ROUTE, Conflict, Outbound
@@ -107,16 +108,16 @@ class Runtime:
     def outbound_queue(self) -> Queue:
         return Queue(outbox.QUEUE, connection=self.connection)
 
-    def enqueue(self, thread_id: str) -> bool:
+    def enqueue(self, thread_id: str, along: Along | None = None) -> bool:
         """Queue an advance job for the thread, unless one is queued, scheduled or not yet started;
-        True if this call queued one.
+        True if this call queued one. ``along``'s writes go first, in the same round trip.
 
-        The job's id is kept in ``queued:{id}`` until a worker takes the job (``taken``), so
+        The job's id is kept in ``queued:{id}`` until a worker takes the job (``taking``), so
         any number of wake-ups while it waits make one job; the job will see all their events.
         A mark whose job is gone (a queue emptied by hand, a job lost with Redis) is replaced."""
-        job_id = new_id()
-        marker = key("queued", thread_id)
-        if not self.connection.set(marker, job_id, nx=True, ex=QUEUED_TTL):
+        job_id, marker = new_id(), key("queued", thread_id)
+        mark: Along = lambda pipe: pipe.set(marker, job_id, nx=True, ex=QUEUED_TTL)  # noqa: E731
+        if not together(self.connection, along, mark):
             waiting = cast(bytes | None, self.connection.get(marker))
             if waiting is None or self._job_active(waiting.decode()):
                 return False
@@ -124,16 +125,21 @@ class Runtime:
             if not self.connection.set(marker, job_id, nx=True, ex=QUEUED_TTL):
                 return False
         try:
-            self.queue.enqueue(
-                "bot.worker.advance_job",
-                thread_id,
-                job_id=job_id,
-                retry=ADVANCE_RETRY,
-                job_timeout=self.settings.job_timeout,
-                result_ttl=60,
-                failure_ttl=7 * 24 * 3600,
-                description=f"advance thread {thread_id}",
-            )
+            # RQ's enqueue makes two transactions of its own (the queue's name, then the job);
+            # handed a pipeline, it makes them one.
+            with self.connection.pipeline() as pipe:
+                self.queue.enqueue(
+                    "bot.worker.advance_job",
+                    thread_id,
+                    job_id=job_id,
+                    retry=ADVANCE_RETRY,
+                    job_timeout=self.settings.job_timeout,
+                    result_ttl=60,
+                    failure_ttl=7 * 24 * 3600,
+                    description=f"advance thread {thread_id}",
+                    pipeline=pipe,
+                )
+                pipe.execute()
         except Exception:
             self.forget_queued(thread_id, job_id.encode())
             raise
@@ -150,9 +156,10 @@ class Runtime:
             return self.connection.lpos(self.queue.key, job_id) is not None
         return status in WAITING_JOB
 
-    def taken(self, thread_id: str, job_id: str) -> None:
-        """A worker took the thread's queued job: the next wake-up needs a job of its own."""
-        self.forget_queued(thread_id, job_id.encode())
+    def taking(self, thread_id: str, job_id: str) -> Along:
+        """A worker takes the thread's queued job: the next wake-up needs a job of its own. The
+        write rides along the worker's first command (``ThreadLock.acquire``)."""
+        return lambda pipe: pipe.eval(_TAKEN, 1, key("queued", thread_id), job_id)
 
     def forget_queued(self, thread_id: str, job_id: bytes | None) -> None:
         if job_id is not None:

@@ -21,7 +21,6 @@ import redis
 import structlog
 from rq import get_current_job
 
-from agent.asking import model_request, request_for
 from agent.definition import AgentCannotRun, UnknownAgent
 from agent.events import (
     AgentMessage,
@@ -29,23 +28,22 @@ from agent.events import (
     Error,
     Event,
     Failed,
-    ModelRequested,
-    Origin,
     ToolCall,
     ToolResult,
-    Trigger,
 )
 from agent.loop import advance
-from agent.thread import Status, Thread, reduce
+from agent.thread import Status, Thread
 from bot import liveness, model_queue
 from bot.liveness import Holder
 from bot.lock import ThreadLock
 from bot.logs import short
 from bot.models import check_model
 from bot.pool import Pool
+from bot.round_trips import Along
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import LockLost
+from bot.warm_up import rehearse
 
 log = structlog.get_logger(__name__)
 SAID = 200
@@ -66,35 +64,34 @@ def advance_job(thread_id: str) -> str:
     """RQ entry point: advance one thread; returns its status for RQ's result."""
     rt = runtime()
     job = get_current_job()
-    if job is not None:
-        rt.taken(thread_id, job.id)
-    thread = advance_thread(rt, thread_id)
+    thread = advance_thread(rt, thread_id, rt.taking(thread_id, job.id) if job is not None else None)
     return thread.status.value if thread is not None else "busy"
 
 
-def advance_thread(rt: Runtime, thread_id: str) -> Thread | None:
-    """Advance ``thread_id`` until it waits, finishes or uses its step budget.
+def advance_thread(rt: Runtime, thread_id: str, along: Along | None = None) -> Thread | None:
+    """Advance ``thread_id`` until it waits, finishes or uses its step budget; ``along``'s
+    writes ride along the first command (the job's own bookkeeping).
 
     Returns None when another live worker holds the thread (it will see the events that
     woke this job before it lets go, see ``bot.lock``) or when this job lost the lock.
     """
     me = Holder.here()
     lock = ThreadLock(rt.connection, thread_id, me, ttl=rt.settings.lock_ttl)
-    if not lock.acquire() and not _take_from_the_gone(rt, lock, me):
+    if not lock.acquire(along) and not _take_from_the_gone(rt, lock, me):
         log.info("thread.busy", thread_id=thread_id)
         return None
     try:
         with lock:
             while True:
                 thread = rt.store.load(thread_id)
-                if thread.deciding is not None:
-                    # A caller answers it and wakes the thread; posting again finds a lost post.
-                    model_queue.post(rt.connection, thread_id)
                 if _running_elsewhere(rt, thread, me):
                     # The recovery sweeps look again every sweep interval while it stays so.
                     return thread
                 thread = _run(rt, thread, lock)
-                if not lock.release_or_continue():
+                # A thread waiting on the model is posted to the callers as the lock is let go,
+                # in the same round trip; posting a request already posted finds a lost post.
+                posting = model_queue.posting(thread_id) if thread.deciding is not None else None
+                if not lock.release_or_continue(posting):
                     break
     except LockLost:
         log.warning("thread.lock_lost", thread_id=thread_id)
@@ -148,8 +145,6 @@ def _run(rt: Runtime, thread: Thread, lock: ThreadLock) -> Thread:
         log.info(
             "event.recorded", thread_id=current.id, event_type=event.type, status=current.status.value, **said
         )
-        if isinstance(event, ModelRequested):
-            model_queue.post(rt.connection, thread.id)
         return current
 
     try:
@@ -201,22 +196,7 @@ def work(rt: Runtime, processes: int = 2, burst: bool = False) -> None:
 
 
 def prepare(rt: Runtime) -> None:
-    """Render one model request for each agent, once, before the pool forks.
-
-    Whatever a worker process builds on first use (the prompt templates, pydantic's
-    JSON-schema machinery, the bound logger) would otherwise be built again in each child,
-    and again in each child that replaces a dead one; done here, every child inherits it.
-    Workers build no model: callers ask it.
-    """
-    for spec in rt.agents:
-        rehearsal = reduce(
-            Thread(id="rehearsal", agent=spec.name),
-            Trigger(text="rehearsal", origin=Origin(channel="worker", sender="worker")),
-        )
-        try:
-            spec.ensure_runnable()
-            model_request(rehearsal, spec, request_for(rehearsal, spec))
-        except AgentCannotRun as exc:
-            # Not fatal at start-up: each of the agent's threads fails, saying why (``_run``).
-            log.warning("worker.agent_cannot_run", agent=spec.name, reason=str(exc))
+    """Render one model request for each agent, once, before the pool forks (``bot.warm_up``).
+    Workers build no model: callers ask it."""
+    rehearse(rt.agents, "worker")
     log.info("worker.prepared", agents=[spec.name for spec in rt.agents])
