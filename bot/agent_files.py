@@ -117,7 +117,7 @@ def _invalid(path: Path, error: ErrorDetails, docs: str) -> AgentFileError:
 
 
 def _tool(path: Path, index: int, entry: ToolSection, settings: Settings) -> Tool:
-    policy = POLICIES[entry.policy]
+    policy = replace(POLICIES[entry.policy], **entry.approval_rules())
     if entry.approvers:
         policy = replace(policy, approvers=entry.approvers)
     try:

@@ -11,7 +11,7 @@ The standing scope an approver may add (``agent.approvals.Standing``) is read he
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 
@@ -29,6 +29,14 @@ SCOPES = {
     "tool": "Every call of this tool by this agent, in any thread, for the hours below",
 }
 GRANT_SCOPES = get_args(GrantScope)
+
+
+class FieldErrors(ValueError):
+    """What is wrong with a submitted form, by the name of the input it is wrong in."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,24 @@ def read_value(kind: Kind, text: str | None) -> Any:
         except ValueError:
             raise ValueError('write this as JSON, such as [1, 2] or {"key": "value"}') from None
     return text
+
+
+def read_arguments(
+    schema: Schema, text_of: Callable[[str], str | None]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The arguments a submitted form holds (``text_of`` gives a field's text by its argument's
+    name), and what could not be read, by argument name. Fields left empty are left out."""
+    arguments: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field in argument_fields(schema, {}):
+        try:
+            value = read_value(field.kind, text_of(field.name))
+        except ValueError as exc:
+            errors[field.name] = str(exc)
+            continue
+        if value is not None:
+            arguments[field.name] = value
+    return arguments, errors
 
 
 def read_standing(scope: str | None, hours: str | None) -> Standing | None:

@@ -15,10 +15,11 @@ from agent.events import HumanRequest
 from channels.argument_form import (
     SCOPES,
     ArgumentField,
+    FieldErrors,
     argument_fields,
     choice_value,
+    read_arguments,
     read_standing,
-    read_value,
 )
 from channels.slack.blocks import BadPayload, Block, RequestRef, escape, modal
 
@@ -31,14 +32,6 @@ HOURS = "hours"
 TEXT_LIMIT = 3000
 """The most characters a plain text input may be prefilled with."""
 Schema = dict[str, Any]
-
-
-class FieldErrors(ValueError):
-    """What is wrong with a submitted form, by the ``block_id`` of the input it is wrong in."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
 
 
 def edit_modal(ref: RequestRef, request: HumanRequest, schema: Schema) -> dict[str, Any]:
@@ -127,16 +120,8 @@ def edited(view: dict[str, Any], schema: Schema) -> tuple[dict[str, Any], Standi
         values: dict[str, Any] = view["state"]["values"]
     except (KeyError, TypeError) as exc:
         raise BadPayload("the edit modal came back without its inputs") from exc
-    arguments: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for field in argument_fields(schema, {}):
-        try:
-            value = read_value(field.kind, _text(_state(values, FIELD + field.name)))
-        except ValueError as exc:
-            errors[FIELD + field.name] = str(exc)
-            continue
-        if value is not None:
-            arguments[field.name] = value
+    arguments, problems = read_arguments(schema, lambda name: _text(_state(values, FIELD + name)))
+    errors = {FIELD + name: problem for name, problem in problems.items()}
     standing = None
     if SCOPE in values:
         try:
