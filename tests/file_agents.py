@@ -13,10 +13,10 @@ from bot.agents import BUNDLED
 SHIPPER = "shipper"
 
 
-def shipper(agents_dir: Path, rules: str) -> Path:
-    """Write the ``shipper`` agent into ``agents_dir``, its ``deploy`` tool with ``rules``
+def shipper(agents_dir: Path, rules: str, name: str = SHIPPER) -> Path:
+    """Write the agent ``name`` into ``agents_dir``, its ``deploy`` tool with ``rules``
     (e.g. ``"min_approvals = 2"``); returns ``agents_dir``, for ``OUTERLOOP_AGENTS_DIR``."""
-    folder = agents_dir / SHIPPER
+    folder = agents_dir / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "agent.toml").write_text(
         f"""description = "It deploys tags, under stricter approval rules."
