@@ -42,21 +42,19 @@ class ModelSection(_Strict):
         return self.model_dump(exclude={"name", "max_tokens"}, exclude_none=True)
 
 
-class ToolSection(_Strict):
-    function: str = Field(pattern=r"^[\w.]+:\w+$")
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    description: str | None = None
-    policy: PolicyName = "needs_approval"
-    approvers: tuple[str, ...] = ()
+class ApprovalRules(_Strict):
+    """What a needs-approval tool's section may say about its approvals (``agent.tools.Policy``)."""
+
+    policy: PolicyName | None = None
     min_approvals: Annotated[int, Field(ge=1, le=20, strict=True)] | None = None
-    """How many distinct approvers a call needs (``Policy.min_approvals``); None: one."""
+    """How many distinct approvers a call needs; None: one."""
     separate_duties: Annotated[bool, Field(strict=True)] | None = None
     """Whether who asked for a call is kept from approving it; None: yes."""
     standing: Annotated[bool, Field(strict=True)] | None = None
     """Whether approvers may approve with a standing scope; None: no."""
 
     @model_validator(mode="after")
-    def _approval_rules_fit(self) -> ToolSection:
+    def _approval_rules_fit(self) -> ApprovalRules:
         named = [rule for rule in APPROVAL_RULES if getattr(self, rule) is not None]
         if named and self.policy != "needs_approval":
             raise ValueError(f'{" and ".join(named)} only apply to policy = "needs_approval"')
@@ -71,8 +69,17 @@ class ToolSection(_Strict):
         return {rule: getattr(self, rule) for rule in APPROVAL_RULES if getattr(self, rule) is not None}
 
 
-class ToolRuleSection(_Strict):
-    policy: PolicyName | None = None
+class ToolSection(ApprovalRules):
+    function: str = Field(pattern=r"^[\w.]+:\w+$")
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = None
+    policy: PolicyName | None = "needs_approval"
+    approvers: tuple[str, ...] = ()
+
+
+class ToolRuleSection(ApprovalRules):
+    """An MCP tool's overrides; approval rules need ``policy = "needs_approval"`` said here."""
+
     approvers: tuple[str, ...] = ()
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from agent.tools import Policy
 from bot.agent_files import AgentFileError, load_agent
+from bot.mcp import McpToolset
 from bot.runtime import Runtime
 from bot.settings import Settings
 from channels.gateway import Conflict
@@ -119,3 +120,18 @@ def test_a_file_agent_with_two_approvers_runs_only_after_two_distinct_people_app
     done = advance_and_answer(runtime, thread_id)
     assert done is not None and done.status == "done"
     assert deploy_log.read_text().splitlines() == ["v1.0.0 staging"]
+
+
+def test_an_mcp_tools_overrides_set_approval_rules_with_an_explicit_needs_approval(tmp_path: Path) -> None:
+    folder = shipper(tmp_path, "") / SHIPPER
+    server = '[[mcp]]\nname = "github"\ncommand = "github-mcp-server"\n[mcp.tools.create_issue]\n'
+    toml = (folder / "agent.toml").read_text()
+    (folder / "agent.toml").write_text(toml + server + 'policy = "needs_approval"\nmin_approvals = 2\n')
+    [toolset] = load_agent(folder, Settings()).toolsets
+    assert isinstance(toolset, McpToolset)
+    assert toolset.rules["create_issue"].policy == Policy(needs_approval=True, min_approvals=2)
+    (folder / "agent.toml").write_text(toml + server + "min_approvals = 2\n")
+    with pytest.raises(
+        AgentFileError, match=r"mcp.0.tools.create_issue: Value error, min_approvals only apply"
+    ):
+        load_agent(folder, Settings())
