@@ -86,6 +86,7 @@ def test_quorum_progress_names_who_approved_and_the_second_approver_settles_it(
     page = alice.get(f"/console/threads/{thread_id}").text
     assert f"1 of 2 approved by {ALICE}." in page and "you approved this already" in page
     assert 'value="approve"' not in page, "an approver counted already is offered no second approval"
+    assert "Waiting on you (0)" in alice.get("/console/inbox").text
     again = answer(alice, thread_id, request_id=request_id, decision="approve", digest=digest)
     assert again.status_code == 409 and "approved this already" in again.text
     assert (
