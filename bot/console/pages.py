@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import structlog
@@ -96,6 +96,12 @@ def _visible(console: Console, thread_id: str, person: str) -> Thread:
     return thread
 
 
+def _pending_schema(console: Console, thread: Thread) -> dict[str, Any] | None:
+    """The JSON schema of the arguments of the call waiting for approval, if one waits."""
+    call = thread.pending.call if thread.pending is not None else None
+    return console.rt.arguments_schema(thread.agent, call.tool) if call is not None else None
+
+
 def _thread_page(
     request: Request,
     console: Console,
@@ -108,8 +114,6 @@ def _thread_page(
 ) -> Response:
     """The thread page; after a refused edit, with the form as it was sent and what is wrong in it."""
     person = session.person or ""
-    call = thread.pending.call if thread.pending is not None else None
-    schema = console.rt.arguments_schema(thread.agent, call.tool) if call is not None else None
     return console.render(
         request,
         session,
@@ -117,7 +121,7 @@ def _thread_page(
         code,
         thread=thread,
         may_answer=access.may_answer_now(thread, person),
-        approval=approval_of(thread, person, schema),
+        approval=approval_of(thread, person, _pending_schema(console, thread)),
         channel=access.channel_of(thread),
         error=error,
         form=form or {},
@@ -185,8 +189,7 @@ async def respond(request: Request, thread_id: str) -> Response:
         session = console.sessions.of(request)
         arguments, standing = None, None
         if decision == "approve" and form.get("edit"):
-            call = thread.pending.call if thread.pending is not None else None
-            schema = console.rt.arguments_schema(thread.agent, call.tool) if call is not None else None
+            schema = _pending_schema(console, thread)
             if schema is None:
                 raise Conflict("this request has no arguments to edit now; look at it again")
             arguments, standing = read_edit(form, schema)
