@@ -64,6 +64,13 @@ def describe(policy: Policy) -> str:
         words.append("idempotent")
     if policy.approvers:
         words.append(f"approvers {', '.join(policy.approvers)}")
+    if policy.needs_approval:
+        if policy.min_approvals > 1:
+            words.append(f"{policy.min_approvals} distinct approvers")
+        if not policy.separate_duties:
+            words.append("a requester may approve")
+        if policy.standing:
+            words.append("standing approvals allowed")
     return ", ".join(words)
 
 

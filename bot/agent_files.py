@@ -117,7 +117,7 @@ def _invalid(path: Path, error: ErrorDetails, docs: str) -> AgentFileError:
 
 
 def _tool(path: Path, index: int, entry: ToolSection, settings: Settings) -> Tool:
-    policy = POLICIES[entry.policy]
+    policy = replace(POLICIES[entry.policy or "needs_approval"], **entry.approval_rules())
     if entry.approvers:
         policy = replace(policy, approvers=entry.approvers)
     try:
@@ -148,7 +148,9 @@ def _toolset(path: Path, index: int, server: McpSection) -> McpToolset:
         fix = f"set {exc.args[0]}, or stop referring to it"
         raise AgentFileError(path, f"mcp.{index}", f"${{{exc.args[0]}}} is not set", fix) from exc
     rules = {
-        name: ToolRule(POLICIES[rule.policy] if rule.policy else None, rule.approvers)
+        name: ToolRule(
+            replace(POLICIES[rule.policy], **rule.approval_rules()) if rule.policy else None, rule.approvers
+        )
         for name, rule in server.tools.items()
     }
     return McpToolset(config, server.include, server.exclude, rules)

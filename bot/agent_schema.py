@@ -20,6 +20,8 @@ POLICIES: dict[str, Policy] = {
 """Policy names a file may use. ``read_only`` and ``idempotent`` run unasked and may run again
 after a crash; ``safe`` runs unasked but a crash mid-call goes to a human; ``needs_approval``
 never runs without a person's yes."""
+APPROVAL_RULES = ("min_approvals", "separate_duties", "standing")
+"""What a needs-approval tool's section may say about its approvals (see ``agent.tools.Policy``)."""
 PolicyName = Literal["read_only", "idempotent", "safe", "needs_approval"]
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -40,16 +42,44 @@ class ModelSection(_Strict):
         return self.model_dump(exclude={"name", "max_tokens"}, exclude_none=True)
 
 
-class ToolSection(_Strict):
+class ApprovalRules(_Strict):
+    """What a needs-approval tool's section may say about its approvals (``agent.tools.Policy``)."""
+
+    policy: PolicyName | None = None
+    min_approvals: Annotated[int, Field(ge=1, le=20, strict=True)] | None = None
+    """How many distinct approvers a call needs; None: one."""
+    separate_duties: Annotated[bool, Field(strict=True)] | None = None
+    """Whether who asked for a call is kept from approving it; None: yes."""
+    standing: Annotated[bool, Field(strict=True)] | None = None
+    """Whether approvers may approve with a standing scope; None: no."""
+
+    @model_validator(mode="after")
+    def _approval_rules_fit(self) -> ApprovalRules:
+        named = [rule for rule in APPROVAL_RULES if getattr(self, rule) is not None]
+        if named and self.policy != "needs_approval":
+            raise ValueError(f'{" and ".join(named)} only apply to policy = "needs_approval"')
+        if self.standing and (self.min_approvals or 1) > 1:
+            raise ValueError(
+                "standing = true needs min_approvals = 1: a standing approval is one person's word"
+            )
+        return self
+
+    def approval_rules(self) -> dict[str, Any]:
+        """The ``Policy`` fields this section sets, to replace in its named policy."""
+        return {rule: getattr(self, rule) for rule in APPROVAL_RULES if getattr(self, rule) is not None}
+
+
+class ToolSection(ApprovalRules):
     function: str = Field(pattern=r"^[\w.]+:\w+$")
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     description: str | None = None
-    policy: PolicyName = "needs_approval"
+    policy: PolicyName | None = "needs_approval"
     approvers: tuple[str, ...] = ()
 
 
-class ToolRuleSection(_Strict):
-    policy: PolicyName | None = None
+class ToolRuleSection(ApprovalRules):
+    """An MCP tool's overrides; approval rules need ``policy = "needs_approval"`` said here."""
+
     approvers: tuple[str, ...] = ()
 
 

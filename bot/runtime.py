@@ -171,21 +171,35 @@ class Runtime:
         owed, so if queueing it fails, the outbox sweep queues it later (invariant 9).
 
         An approval request that a live standing approval covers is answered at once, under
-        that grant (``_stand_in``): the worker's next step runs the call."""
+        that grant (``_stand_in``): the worker's next step runs the call. The request's delivery
+        is queued only after that answer is stored, so it shows the call approved under the
+        grant, never with buttons; until then only the outbox sweep could deliver it, and only
+        once it has been owed for ``OUTERLOOP_DELIVERY_GRACE``."""
         appended = self.store.append(thread, event, fence=fence)
-        if appended.applied:
-            self.announce(appended.thread, event)
-            if isinstance(event, HumanRequest) and event.kind == "approval":
-                return self._stand_in(appended, event, fence)
+        if not appended.applied:
+            return appended
+        if isinstance(event, HumanRequest) and event.kind == "approval":
+            stood, response = appended, None
+            try:
+                stood, response = self._stand_in(appended, event, fence)
+            finally:  # whatever happened, the request is shown now (as approved, if it was)
+                self.announce(stood.thread, event)
+            if response is not None:
+                self.announce(stood.thread, response)
+            return stood
+        self.announce(appended.thread, event)
         return appended
 
-    def _stand_in(self, appended: Appended, request: HumanRequest, fence: str | None) -> Appended:
-        """Approve ``request`` under a live grant that covers it, if there is one. The append
+    def _stand_in(
+        self, appended: Appended, request: HumanRequest, fence: str | None
+    ) -> tuple[Appended, HumanResponse | None]:
+        """Approve ``request`` under a live grant that covers it, if there is one: the thread
+        after that and the approving response (``appended`` and None if not). The append
         requires the grant's live key, so a revocation racing it wins (``bot.grants``)."""
         thread, now = appended.thread, self.clock()
         grant = self.grants.covering(thread, request, now)
         if grant is None or request.call is None:
-            return appended
+            return appended, None
         response = HumanResponse(
             at=now,
             request_id=request.request_id,
@@ -200,10 +214,9 @@ class Runtime:
             stood = self.store.append(thread, response, fence=fence, requires=live_key(grant.grant_id))
         except RequirementGone:
             log.info("grant.ended_meanwhile", thread_id=thread.id, grant_id=grant.grant_id)
-            return appended
-        self.announce(stood.thread, response)
+            return appended, None
         log.info("grant.applied", thread_id=thread.id, grant_id=grant.grant_id, tool=request.call.tool)
-        return stood
+        return stood, response
 
     def record_late(self, thread_id: str, event: ToolResult | Error) -> Appended:
         """Keep the result of a tool that finished after its worker lost the thread.

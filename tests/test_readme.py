@@ -53,7 +53,7 @@ def test_the_your_own_agents_section_runs_as_written_from_a_fresh_directory(
                 outputs[line] = run(line, tmp_path, env)
     assert "ok   janitor" in outputs["outerloop agents check"]
     listing = outputs["outerloop agents"]
-    assert "prune" in listing and "needs approval, approvers S0123OPS" in listing
+    assert "prune" in listing and "needs approval, approvers S0123OPS, 2 distinct approvers" in listing
     assert "awaiting_human" in outputs["outerloop threads --agent janitor"]
     both = outputs["OUTERLOOP_AGENTS=myagents:agents outerloop agents"]
     assert all(f"{name}:" in both for name in ("deploy", "uptime", "janitor"))

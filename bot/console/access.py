@@ -72,7 +72,9 @@ def inbox(store: Store, settings: Settings, person: str) -> list[Waiting]:
         except ThreadNotFound:  # forgotten between the index read and the load
             continue
         if thread.pending is not None and may_see(settings, thread, person):
-            found.append(Waiting(thread, thread.pending, _may_answer(thread.pending, person)))
+            # An approver counted already towards a quorum waits on others, as they do.
+            mine = _may_answer(thread.pending, person) and person not in thread.approvals
+            found.append(Waiting(thread, thread.pending, mine))
     return sorted(found, key=lambda waiting: waiting.since)
 
 

@@ -106,12 +106,13 @@ async def checked_form(request: Request, session: Session) -> dict[str, str]:
 
 
 def install(app: FastAPI, console: Console) -> None:
-    from bot.console import live, pages, signin
+    from bot.console import grants, live, pages, signin
 
     app.state.console = console
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.include_router(signin.router)
     app.include_router(pages.router)
+    app.include_router(grants.router)
     app.include_router(live.router)
 
     async def sign_in_first(request: Request, exc: Exception) -> Response:

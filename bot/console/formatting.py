@@ -11,6 +11,7 @@ from jinja2 import Environment
 from agent.events import Event
 from agent.loop import describe_call
 from bot.timeline import describe
+from channels.argument_form import choice_value
 
 FOLD_CHARS = 600
 FOLD_LINES = 12
@@ -67,5 +68,6 @@ def install(env: Environment) -> None:
         "pretty": pretty,
         "describe": summary,
         "call": describe_call,
+        "choice": choice_value,
     }
     env.globals |= {"since": since, "until": until, "long": long}

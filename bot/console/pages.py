@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import structlog
@@ -14,6 +14,7 @@ from agent.events import Origin
 from agent.thread import Status, Thread
 from bot.console import access
 from bot.console.app import Console, checked_form, console_of, person_of
+from bot.console.approval import approval_of, field_problems, read_edit
 from bot.console.sessions import Session
 from bot.errors import short
 from bot.store import Appended, ThreadNotFound
@@ -95,9 +96,23 @@ def _visible(console: Console, thread_id: str, person: str) -> Thread:
     return thread
 
 
+def _pending_schema(console: Console, thread: Thread) -> dict[str, Any] | None:
+    """The JSON schema of the arguments of the call waiting for approval, if one waits."""
+    call = thread.pending.call if thread.pending is not None else None
+    return console.rt.arguments_schema(thread.agent, call.tool) if call is not None else None
+
+
 def _thread_page(
-    request: Request, console: Console, session: Session, thread: Thread, code: int = 200, error: str = ""
+    request: Request,
+    console: Console,
+    session: Session,
+    thread: Thread,
+    code: int = 200,
+    error: str = "",
+    form: dict[str, str] | None = None,
+    problems: dict[str, str] | None = None,
 ) -> Response:
+    """The thread page; after a refused edit, with the form as it was sent and what is wrong in it."""
     person = session.person or ""
     return console.render(
         request,
@@ -106,8 +121,11 @@ def _thread_page(
         code,
         thread=thread,
         may_answer=access.may_answer_now(thread, person),
+        approval=approval_of(thread, person, _pending_schema(console, thread)),
         channel=access.channel_of(thread),
         error=error,
+        form=form or {},
+        problems=problems or {},
     )
 
 
@@ -147,7 +165,11 @@ async def _act(
         code = _status_of(refused)
         log.info("http.rejected", path=request.url.path, status=code, reason=short(str(refused)))
         latest = console.rt.store.load(found.id)
-        return _thread_page(request, console, session, latest, code, error=short(str(refused)))
+        # What the person typed stays on the page when it is the typing that is wrong (422).
+        kept = form if code == 422 else None
+        return _thread_page(
+            request, console, session, latest, code, short(str(refused)), kept, field_problems(refused)
+        )
     return console.redirect(f"/console/threads/{appended.thread.id}", session)
 
 
@@ -165,6 +187,12 @@ async def respond(request: Request, thread_id: str) -> Response:
         if decision not in ("approve", "reject", "answer"):
             raise ValueError("choose approve, reject or answer")
         session = console.sessions.of(request)
+        arguments, standing = None, None
+        if decision == "approve" and form.get("edit"):
+            schema = _pending_schema(console, thread)
+            if schema is None:
+                raise Conflict("this request has no arguments to edit now; look at it again")
+            arguments, standing = read_edit(form, schema)
         return console.rt.respond(
             thread.id,
             form.get("request_id", "")[:100],
@@ -174,6 +202,9 @@ async def respond(request: Request, thread_id: str) -> Response:
             answer=_field(form, "answer", 20_000),
             credential=session.credential,
             channel="console",
+            digest=_field(form, "digest", 100),
+            arguments=arguments,
+            standing=standing,
         )
 
     return await _act(request, thread_id, answer)

@@ -23,6 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from agent.tools import InvalidArguments
+from channels.argument_form import FieldErrors
 from channels.gateway import Gateway
 from channels.request_text import BlankRequest
 from channels.slack.answers import Answers, Refused
@@ -39,7 +40,7 @@ from channels.slack.blocks import (
     reason_of,
 )
 from channels.slack.config import SlackConfig
-from channels.slack.editor import EDIT_VIEW, FIELD, HOURS, FieldErrors, edited
+from channels.slack.editor import EDIT_VIEW, FIELD, HOURS, edited
 from channels.slack.inbound import Ignored, Inbound, Routes, read_message
 
 log = structlog.get_logger(__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,17 +13,26 @@ from bot.settings import Settings
 from bot.web import create_app
 from tests.answering import advance_and_answer
 from tests.console.helpers import sign_in
+from tests.file_agents import shipper
 from tests.services import serve
 
 ALICE = "alice@example.com"
 """An approver of the deploy agent."""
 BOB = "bob@example.com"
 """Signed in, but no approver."""
+CAROL = "carol@example.com"
+"""Another approver, the second of two."""
+TWO_PERSON = "twoperson"
+"""A deploy agent in files whose ``deploy`` needs two distinct approvers."""
+STANDING = "standing"
+"""A deploy agent in files whose ``deploy`` may be approved with a standing scope."""
 
 
 @pytest.fixture
-def env(env: dict[str, str]) -> dict[str, str]:
-    return {**env, "OUTERLOOP_APPROVERS": f"{ALICE},U0BOSS"}
+def env(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    agents = shipper(tmp_path / "agents", "min_approvals = 2", TWO_PERSON)
+    shipper(agents, "standing = true", STANDING)
+    return {**env, "OUTERLOOP_APPROVERS": f"{ALICE},U0BOSS,{CAROL}", "OUTERLOOP_AGENTS_DIR": str(agents)}
 
 
 @pytest.fixture
@@ -57,9 +67,16 @@ def bob(base_url: str, runtime: Runtime) -> Iterator[httpx.Client]:
         yield client
 
 
-def waiting_deploy(runtime: Runtime, text: str = "ship it") -> tuple[str, str]:
+def waiting_deploy(runtime: Runtime, text: str = "ship it", agent: str = "deploy") -> tuple[str, str]:
     """A deploy thread waiting for approval, advanced in this process: its id and request id."""
-    thread_id = runtime.launch("deploy", text).thread.id
+    thread_id = runtime.launch(agent, text).thread.id
     thread = advance_and_answer(runtime, thread_id)
     assert thread is not None and thread.pending is not None
     return thread_id, thread.pending.request_id
+
+
+@pytest.fixture
+def carol(base_url: str, runtime: Runtime) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        sign_in(client, runtime, CAROL)
+        yield client

@@ -3,7 +3,8 @@
 It starts a private redis-server, ``outerloop web`` and a worker, makes a few deploy threads
 (one done, two waiting for approval), and photographs the inbox, a finished thread and a
 waiting thread at phone width with Debian's Chromium, into ``tests/console/images/`` (the top
-level of the repository is fixed).
+level of the repository is fixed). Then approvals: an edit the tool refuses, a standing
+approval being given and the grants page, and a call half-way to its two approvers.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, expect
 
 from bot.runtime import Runtime
 from bot.settings import Settings
-from tests.console.conftest import ALICE
+from tests.console.conftest import ALICE, CAROL, STANDING, TWO_PERSON
 from tests.console.stack import chromium, console_processes, signed_in_page
+from tests.file_agents import shipper
 from tests.services import REPO, RedisServer, outerloop_env, tagged_repo, wait_for
 
 DOCS = REPO / "tests" / "console" / "images"
@@ -38,7 +40,13 @@ def main() -> None:
 
 def photograph(work: Path, redis_url: str) -> None:
     env = outerloop_env(redis_url, tagged_repo(work / "repo"), "echo deploying {tag} to {environment}")
-    env |= {"OUTERLOOP_AGENTS": "bot.agents:bundled_agents", "OUTERLOOP_APPROVERS": f"{ALICE},U0BOSS"}
+    agents = shipper(work / "agents", "min_approvals = 2", TWO_PERSON)
+    shipper(agents, "standing = true", STANDING)
+    env |= {
+        "OUTERLOOP_AGENTS": "bot.agents:bundled_agents",
+        "OUTERLOOP_APPROVERS": f"{ALICE},U0BOSS,{CAROL}",
+        "OUTERLOOP_AGENTS_DIR": str(agents),
+    }
     os.environ.update(env)
     with console_processes(env, work / "processes.log") as (url, pool), chromium() as browser:
         settings = Settings()
@@ -63,13 +71,44 @@ def photograph(work: Path, redis_url: str) -> None:
         phone.goto(f"{url}/console/threads/{first}")
         expect(phone.get_by_role("button", name="Approve")).to_be_visible()
         phone.screenshot(path=DOCS / "console-phone.png")
+        photograph_approvals(browser, runtime, url)
     print(
         "wrote", *sorted(str(path.relative_to(REPO)) for path in DOCS.glob("console-*.png")), file=sys.stderr
     )
 
 
-def waiting(runtime: Runtime, text: str) -> str:
-    thread_id = runtime.launch("deploy", text).thread.id
+def photograph_approvals(browser: Browser, runtime: Runtime, url: str) -> None:
+    page = signed_in_page(browser, runtime, ALICE, width=1000)
+    page.goto(f"{url}/console/threads/{waiting(runtime, 'deploy v1.1.0 to staging')}")
+    page.get_by_text("Edit, then approve").click()
+    page.get_by_label("Tag").fill("v1.0.0; rm -rf /")
+    page.get_by_role("button", name="Approve as edited").click()
+    expect(page.locator("#arg\\.tag-error")).to_be_visible()
+    page.screenshot(path=DOCS / "console-edit-error.png")
+
+    page.goto(f"{url}/console/threads/{waiting(runtime, 'deploy v1.1.0 to staging', STANDING)}")
+    page.get_by_text("Edit or approve for longer").click()
+    page.get_by_label("Every call of this tool by this agent", exact=False).check()
+    page.get_by_label("For how many hours", exact=False).fill("8")
+    page.get_by_text("Edit or approve for longer").scroll_into_view_if_needed()
+    page.screenshot(path=DOCS / "console-standing.png")
+    page.get_by_role("button", name="Approve as edited").click()
+    page.goto(f"{url}/console/grants")
+    expect(page.get_by_test_id("grant")).to_be_visible()
+    page.screenshot(path=DOCS / "console-grants.png")
+
+    two = waiting(runtime, "deploy v1.1.0 to production", TWO_PERSON)
+    pending = runtime.load(two).pending
+    assert pending is not None
+    edit = {"tag": "v1.0.0", "environment": "production"}
+    runtime.respond(two, pending.request_id, CAROL, approved=True, arguments=edit, credential="console:email")
+    page.goto(f"{url}/console/threads/{two}")
+    expect(page.get_by_test_id("progress")).to_contain_text("1 of 2 approved")
+    page.screenshot(path=DOCS / "console-quorum.png")
+
+
+def waiting(runtime: Runtime, text: str, agent: str = "deploy") -> str:
+    thread_id = runtime.launch(agent, text).thread.id
     wait_for(lambda: runtime.load(thread_id).pending, f"{text!r} to wait for approval", timeout=60)
     return thread_id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bot.console.links import create_link
 from bot.runtime import Runtime
+from bot.settings import Settings
 from tests.services import Workers, cli_args, free_port, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -58,3 +60,21 @@ def signed_in_page(browser: Browser, runtime: Runtime, person: str, width: int =
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_test_id("person")).to_have_text(person)
     return page
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A running console (``url``), its process pool, a browser, and a runtime on the same Redis."""
+
+    url: str
+    pool: Workers
+    browser: Browser
+    runtime: Runtime
+
+
+@contextmanager
+def console_stack(env: dict[str, str], settings: Settings, log: Path) -> Iterator[Stack]:
+    """``console_processes`` and ``chromium`` together, with a runtime whose links lead to the console."""
+    with console_processes(env, log) as (url, pool), chromium() as browser:
+        settings.console_url = url
+        yield Stack(url, pool, browser, Runtime.from_settings(settings))

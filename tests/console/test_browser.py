@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from bot.runtime import Runtime
 from bot.settings import Settings
 from tests.answering import advance_and_answer
 from tests.console.conftest import ALICE, BOB
-from tests.console.stack import CHROMIUM, chromium, console_processes, signed_in_page
+from tests.console.stack import CHROMIUM, console_stack, signed_in_page
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
 
@@ -22,9 +21,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 def test_an_approver_approves_in_the_browser_and_watches_the_thread_finish_live(
     env: dict[str, str], settings: Settings, tmp_path: Path
 ) -> None:
-    with console_processes(env, tmp_path / "processes.log") as (url, pool), chromium() as browser:
-        settings.console_url = url
-        runtime = Runtime.from_settings(settings)
+    with console_stack(env, settings, tmp_path / "processes.log") as stack:
+        url, pool, browser, runtime = stack.url, stack.pool, stack.browser, stack.runtime
         thread_id = runtime.launch("deploy", "deploy the latest tag to production").thread.id
         advance_and_answer(runtime, thread_id)  # no worker yet: the thread waits, and stays put
 
@@ -52,9 +50,8 @@ def test_an_approver_approves_in_the_browser_and_watches_the_thread_finish_live(
 def test_a_thread_fits_a_phone_and_answers_to_the_keyboard(
     env: dict[str, str], settings: Settings, tmp_path: Path
 ) -> None:
-    with console_processes(env, tmp_path / "processes.log") as (url, _), chromium() as browser:
-        settings.console_url = url
-        runtime = Runtime.from_settings(settings)
+    with console_stack(env, settings, tmp_path / "processes.log") as stack:
+        url, browser, runtime = stack.url, stack.browser, stack.runtime
         thread_id = runtime.launch("deploy", "deploy the latest tag").thread.id
         advance_and_answer(runtime, thread_id)
         phone = signed_in_page(browser, runtime, ALICE, width=390)

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rq import Queue
 
 from agent.approvals import call_digest
 from agent.events import HumanResponse
 from agent.thread import Status
 from agent.tools import Policy
+from bot import outbox
 from bot.runtime import Runtime
 from channels.slack.editor import EDIT_VIEW, SCOPE
 from tests.fake_slack import FakeSlack
@@ -176,6 +178,26 @@ def test_a_standing_approval_given_in_slack_approves_the_next_call_without_askin
     assert given.gives.grant_id in json.dumps(shown["blocks"]) and "nobody was asked" in shown["text"]
     assert "actions" not in [block["type"] for block in shown["blocks"]], "nobody is asked to click"
     assert shown["channel"] == CHANNEL
+
+
+def test_a_call_a_grant_covers_is_never_posted_with_buttons_even_when_delivered_at_once(
+    standing: Runtime, slack: SignedSlack, fake_slack: FakeSlack
+) -> None:
+    """Each delivery runs the moment it is queued (RQ's synchronous queue), the tightest race a
+    delivery can run against the stand-in approval: the request must still not ask anyone."""
+    runtime = standing
+    runtime.outbound_queue = Queue(outbox.QUEUE, connection=runtime.connection, is_async=False)
+    thread_id, post = awaiting_approval(slack, runtime, fake_slack)
+    slack.edit(post, ALICE)
+    assert slack.interact(edit_submitted(opened_view(fake_slack), ALICE, scope="thread")).status_code == 200
+    assert run(runtime, thread_id).status is Status.DONE
+    assert slack.event(message("and once more", user=CAROL, thread_ts=post["thread_ts"])).status_code == 200
+    thread = run(runtime, thread_id)
+    thread = run(runtime, thread_id) if thread.status is not Status.DONE else thread
+    assert thread.status is Status.DONE
+    assert [r.channel for r in responses(runtime, thread_id)] == ["slack", "grant"]
+    with_buttons = [p for p in fake_slack.posts() if "actions" in [b["type"] for b in p.get("blocks") or []]]
+    assert [p["ts"] for p in with_buttons] == [post["ts"]], "a call the grant covered was shown with buttons"
 
 
 def test_a_click_is_bound_to_the_request_and_arguments_it_showed(
