@@ -21,6 +21,7 @@ import redis
 
 from bot import readiness
 from bot.dev_state import DevError, DevState, demo_repo, private_redis
+from bot.metrics import multiproc
 from bot.settings import DEV_REDIS_URL_FILE, STATE_DIR, Settings
 
 DEV_PERSON = "dev@localhost"
@@ -65,6 +66,9 @@ def run(settings: Settings, rotate: bool = False) -> None:
         env["SMTP_ALLOWED_SENDERS"] = "localhost"  # the local inbox takes mail from @localhost
     if not settings.smtp_host and not settings.smtp_maildir:
         env["SMTP_MAILDIR"] = str((STATE_DIR / "mail").resolve())
+    if not multiproc.directory():  # every part counts into one place, emptied at each start
+        multiproc.start_afresh(STATE_DIR / "metrics")
+        env[multiproc.VARIABLE] = os.environ[multiproc.VARIABLE]
     if settings.redis_url:
         _supervise(env, settings)
         return
