@@ -30,6 +30,8 @@ from bot.metrics import instruments as m
 log = structlog.get_logger(__name__)
 
 ENDED = frozenset({Status.DONE, *FINAL})
+SCRIPTED = "scripted"
+"""The model label of answers no API named (a scripted model's)."""
 
 
 def recorded(before: Thread, after: Thread, event: Event) -> None:
@@ -74,8 +76,9 @@ def _answer(response: HumanResponse) -> str:
 
 
 def _model_answer(agent: str, decided: ModelDecided) -> None:
-    m.model_calls.labels(agent, decided.model).inc()
-    m.model_seconds.labels(decided.model).observe(decided.latency)
+    model = decided.model or SCRIPTED
+    m.model_calls.labels(agent, model).inc()
+    m.model_seconds.labels(model).observe(decided.latency)
     usage = decided.usage
     for kind, tokens in (
         ("input", usage.input_tokens),
@@ -83,7 +86,7 @@ def _model_answer(agent: str, decided: ModelDecided) -> None:
         ("cache_read", usage.cache_read_input_tokens),
         ("cache_write", usage.cache_creation_input_tokens),
     ):
-        m.model_tokens.labels(agent, decided.model, kind).inc(tokens)
+        m.model_tokens.labels(agent, model, kind).inc(tokens)
 
 
 @contextmanager
