@@ -16,9 +16,10 @@ import httpx
 import pytest
 import redis
 
+from bot.runtime import Runtime
 from tests.agents import RELEASE_KEY
 from tests.fake_anthropic import FakeAnthropic, Reply, message, tool_use_block
-from tests.metrics_helpers import Samples, scrape, value
+from tests.metrics_helpers import Samples, parse, scrape, value
 from tests.services import (
     OUTERLOOP_CALLER,
     OUTERLOOP_WORKER,
@@ -213,3 +214,55 @@ def _is_pool(pid: int) -> bool:
 def _replaced(supervisor: int, killed: list[int]) -> bool:
     now = children_of(supervisor)
     return len(now) == 2 and set(now).isdisjoint(killed)
+
+
+def test_processes_on_hosts_of_their_own_serve_their_metrics_on_the_metrics_port(
+    env: dict[str, str], runtime: Runtime, tmp_path: Path
+) -> None:
+    worker_port, caller_port = free_port(), free_port()
+    with FakeAnthropic() as fake:
+        api = {**env, "ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": fake.base_url}
+        log = tmp_path / "processes.log"
+        pool = Workers({**api, "OUTERLOOP_METRICS_PORT": str(worker_port)}, log)
+        caller = Workers({**api, "OUTERLOOP_METRICS_PORT": str(caller_port)}, log)
+        pool.env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the worker makes a directory for its pool
+        caller.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        try:
+            caller.start(1, args=OUTERLOOP_CALLER)
+            pool.start(1, args=(*OUTERLOOP_WORKER, "--processes", "2"))
+            fake.script(
+                reply("note", {"text": "n"}, usage(1)), reply("done_for_now", {"message": "ok"}, usage(2))
+            )
+            runtime.launch("notes", "write n down")
+            worker = wait_for(
+                lambda: _finished(f"http://127.0.0.1:{worker_port}"),
+                "the thread done, as the pool's port says",
+                60,
+            )
+            answered = _scraped(f"http://127.0.0.1:{caller_port}")
+        finally:
+            pool.stop_all()
+            caller.stop_all()
+
+    assert answered is not None
+    assert value(worker, "outerloop_steps_total", agent="notes") == 4  # summed over the pool's processes
+    assert value(worker, "outerloop_tool_calls_total", tool="note", outcome="ok") == 1
+    assert value(worker, "outerloop_model_calls_total", agent="notes", model="claude-test") == 0
+    assert value(answered, "outerloop_model_calls_total", agent="notes", model="claude-test") == 2
+    tokens = value(answered, "outerloop_model_tokens_total", agent="notes", model="claude-test", kind="input")
+    assert tokens == usage(1)["input_tokens"] + usage(2)["input_tokens"]
+    assert not [name for name, _ in worker if name == "outerloop_redis_up"]  # the web app's to say
+
+
+def _scraped(base: str) -> Samples | None:
+    try:
+        response = httpx.get(f"{base}/metrics", timeout=5)
+    except httpx.HTTPError:
+        return None
+    return parse(response.text) if response.status_code == 200 else None
+
+
+def _finished(base: str) -> Samples | None:
+    samples = _scraped(base)
+    done = samples and value(samples, "outerloop_threads_finished_total", agent="notes", status="done")
+    return samples if done == 1 else None
