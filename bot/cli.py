@@ -41,9 +41,11 @@ def main(ctx: click.Context) -> None:
     """Outerloop runs small LLM agents from Slack, email, schedules and webhooks,
     pausing for humans and resuming where they left off."""
     from bot import logs
-    from bot.settings import Settings
+    from bot.metrics.multiproc import join_local
+    from bot.settings import STATE_DIR, Settings
 
     logs.configure(Settings().log_format, process=ctx.invoked_subcommand)
+    join_local(STATE_DIR)
 
 
 @main.command()

@@ -66,8 +66,9 @@ def run(settings: Settings, rotate: bool = False) -> None:
         env["SMTP_ALLOWED_SENDERS"] = "localhost"  # the local inbox takes mail from @localhost
     if not settings.smtp_host and not settings.smtp_maildir:
         env["SMTP_MAILDIR"] = str((STATE_DIR / "mail").resolve())
-    if not multiproc.directory():  # every part counts into one place, emptied at each start
-        multiproc.start_afresh(STATE_DIR / "metrics")
+    counts = STATE_DIR / "metrics"  # every part, and the CLI here, counts into it; emptied at each start
+    if multiproc.directory() in (None, counts.resolve()):
+        multiproc.start_afresh(counts)
         env[multiproc.VARIABLE] = os.environ[multiproc.VARIABLE]
     if settings.redis_url:
         _supervise(env, settings)

@@ -38,6 +38,14 @@ def start_afresh(path: Path) -> None:
     os.environ[VARIABLE] = str(path.resolve())
 
 
+def join_local(state_dir: Path) -> None:
+    """Count into ``outerloop dev``'s directory (``state_dir/metrics``) when it exists and no other
+    is set, so that a thread launched or answered from the CLI here is counted with the rest."""
+    local = state_dir / "metrics"
+    if directory() is None and local.is_dir():
+        os.environ[VARIABLE] = str(local.resolve())
+
+
 def process_gone(pid: int) -> None:
     """Drop what a dead process said about now (its live gauges); its counts stay."""
     path = directory()
