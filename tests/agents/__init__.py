@@ -60,22 +60,17 @@ def hold_tool(settings: Settings) -> Tool:
 
 def agents(settings: Settings) -> Registry:
     registry = bundled_agents(settings)
-    registry.register(
-        AgentSpec(
-            name="notes",
-            description="It writes down what it is told.",
-            prompt=HERE / "notes.md",
-            script=HERE / "notes.json",
-            tools=(note_tool(settings),),
+    for name, description, tool in (
+        ("notes", "It writes down what it is told.", note_tool(settings)),
+        ("holds", "It waits until it is let go.", hold_tool(settings)),
+    ):
+        registry.register(
+            AgentSpec(
+                name=name,
+                description=description,
+                prompt=HERE / "notes.md",
+                script=HERE / "notes.json",
+                tools=(tool,),
+            )
         )
-    )
-    registry.register(
-        AgentSpec(
-            name="holds",
-            description="It waits until it is let go.",
-            prompt=HERE / "notes.md",
-            script=HERE / "notes.json",
-            tools=(hold_tool(settings),),
-        )
-    )
     return registry
