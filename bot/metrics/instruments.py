@@ -49,7 +49,10 @@ tool_calls = Counter(
     "outerloop_tool_calls", "Tool calls that ended, by outcome (ok, error, interrupted).", ["tool", "outcome"]
 )
 tool_seconds = Histogram(
-    "outerloop_tool_seconds", "Time from a tool call's record to its result.", ["tool"], buckets=MINUTES
+    "outerloop_tool_seconds",
+    "Time from a tool call's record to its result (interrupted calls are not timed).",
+    ["tool"],
+    buckets=MINUTES,
 )
 human_answer_seconds = Histogram(
     "outerloop_human_answer_seconds",

@@ -56,7 +56,8 @@ def _count(before: Thread, after: Thread, event: Event) -> None:
         case ToolResult() | Error() if (call := before.open_call) and call.call_id == event.call_id:
             outcome = "ok" if isinstance(event, ToolResult) else _failure(event)
             m.tool_calls.labels(call.tool, outcome).inc()
-            m.tool_seconds.labels(call.tool).observe(max(0.0, (event.at - call.at).total_seconds()))
+            if outcome != "interrupted":  # how long it ran is unknown: only when it was found gone
+                m.tool_seconds.labels(call.tool).observe(max(0.0, (event.at - call.at).total_seconds()))
         case HumanResponse(under=None) if (asked := before.pending) and after.pending is None:
             if asked.request_id == event.request_id:  # a person settled it (not a standing grant)
                 waited = max(0.0, (event.at - asked.at).total_seconds())
@@ -119,7 +120,7 @@ def delivering(channel: str) -> Iterator[None]:
     """Count one delivery attempt: delivered, or failed and retried by RQ, or failed for good."""
     try:
         yield
-    except BaseException:
+    except Exception:
         job = get_current_job()
         retried = job is not None and bool(job.retries_left)
         m.deliveries.labels(channel, "retried" if retried else "failed").inc()
