@@ -7,5 +7,6 @@
   each worker step and delivery to those instruments;
 - ``redis_state``: what is state in Redis (queue depth, pending requests, threads by status),
   read when scraped, never counted by a process;
-- ``exposition``: the text Prometheus scrapes, and the ``/metrics`` route.
+- ``exposition``: the text Prometheus scrapes, and the ``/metrics`` route;
+- ``exporter``: the same for processes on hosts of their own (``OUTERLOOP_METRICS_PORT``).
 """
