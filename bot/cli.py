@@ -26,6 +26,14 @@ def _runtime() -> Runtime:
     return connect(Settings())
 
 
+def _serve_metrics() -> None:
+    """Serve the host's process metrics on ``OUTERLOOP_METRICS_PORT``, if set."""
+    from bot.metrics.exporter import serve
+    from bot.settings import Settings
+
+    serve(Settings())
+
+
 @click.group()
 @click.version_option(package_name="outerloop")
 @click.pass_context
@@ -33,9 +41,11 @@ def main(ctx: click.Context) -> None:
     """Outerloop runs small LLM agents from Slack, email, schedules and webhooks,
     pausing for humans and resuming where they left off."""
     from bot import logs
-    from bot.settings import Settings
+    from bot.metrics.multiproc import join_local
+    from bot.settings import STATE_DIR, Settings
 
     logs.configure(Settings().log_format, process=ctx.invoked_subcommand)
+    join_local(STATE_DIR)
 
 
 @main.command()
@@ -86,6 +96,7 @@ PROCESSES_HELP = "Worker processes; each runs one job at a time, a long tool hol
 @friendly_errors
 def worker(burst: bool, processes: int) -> None:
     """Run a supervised pool of worker processes that advance threads."""
+    _serve_metrics()  # first: the pool's processes must share the directory it may choose
     from bot.recovery import recover_stalled
     from bot.worker import runtime, work
 
@@ -99,6 +110,7 @@ def worker(burst: bool, processes: int) -> None:
 @friendly_errors
 def caller(burst: bool) -> None:
     """Answer the threads' model requests, many in flight at once."""
+    _serve_metrics()
     from bot.caller import call
 
     call(_runtime(), burst=burst)
@@ -109,14 +121,15 @@ def caller(burst: bool) -> None:
 @friendly_errors
 def scheduler(check: bool) -> None:
     """Launch scheduled threads, expire overdue human requests, re-queue stalled threads."""
-    from bot.scheduler import Scheduler
-
     if check:
         from bot.schedule_check import next_ticks
         from bot.settings import Settings
 
         click.echo(next_ticks(Settings()))
         return
+    _serve_metrics()
+    from bot.scheduler import Scheduler
+
     Scheduler.from_runtime(_runtime()).run()
 
 
@@ -124,6 +137,7 @@ def scheduler(check: bool) -> None:
 @friendly_errors
 def smtp() -> None:
     """Run the email inbox: mail to SMTP_RECIPIENTS starts threads; replies answer requests."""
+    _serve_metrics()
     from bot.settings import Settings
     from bot.smtp import run
     from channels.email.server import InboxConfigError

@@ -21,6 +21,7 @@ import redis
 
 from bot import readiness
 from bot.dev_state import DevError, DevState, demo_repo, private_redis
+from bot.metrics import multiproc
 from bot.settings import DEV_REDIS_URL_FILE, STATE_DIR, Settings
 
 DEV_PERSON = "dev@localhost"
@@ -65,6 +66,10 @@ def run(settings: Settings, rotate: bool = False) -> None:
         env["SMTP_ALLOWED_SENDERS"] = "localhost"  # the local inbox takes mail from @localhost
     if not settings.smtp_host and not settings.smtp_maildir:
         env["SMTP_MAILDIR"] = str((STATE_DIR / "mail").resolve())
+    counts = STATE_DIR / "metrics"  # every part, and the CLI here, counts into it; emptied at each start
+    if multiproc.directory() in (None, counts.resolve()):
+        multiproc.start_afresh(counts)
+        env[multiproc.VARIABLE] = os.environ[multiproc.VARIABLE]
     if settings.redis_url:
         _supervise(env, settings)
         return

@@ -41,6 +41,7 @@ from rq.job import Job
 from rq.utils import now
 
 from bot import liveness
+from bot.metrics.multiproc import process_gone
 from bot.runtime import Runtime
 from bot.store import key
 from bot.sweeps import sweep_once
@@ -142,6 +143,7 @@ class Pool:
                 continue
             del self.children[child.pid]
             self._forget(child)
+            process_gone(child.pid)
             if os.WIFSIGNALED(status):
                 log.warning("pool.child_died", pid=child.pid, signal=signal.Signals(os.WTERMSIG(status)).name)
             elif not (self.stopping or self.burst) or os.WEXITSTATUS(status):

@@ -45,6 +45,7 @@ from bot import outbox
 from bot.agents import load_registry
 from bot.decisions import checked
 from bot.grants import Grants, live_key
+from bot.metrics.observe import delivering, recorded
 from bot.outbound import outbound_channels
 from bot.round_trips import Along, together
 from bot.settings import Settings
@@ -89,8 +90,17 @@ class Runtime:
 
     @cached_property
     def store(self) -> Store:
-        retention = self.settings.retention_days * 86400 if self.settings.retention_days else None
-        return Store(self.connection, owes=self.owes, retention=retention)
+        return Store(self.connection, owes=self.owes, retention=self._retention, observe=recorded)
+
+    @cached_property
+    def copier(self) -> Store:
+        """The store without the metrics, for the events a fork copies: they were counted in
+        the thread they come from."""
+        return Store(self.connection, owes=self.owes, retention=self._retention)
+
+    @property
+    def _retention(self) -> float | None:
+        return self.settings.retention_days * 86400 if self.settings.retention_days else None
 
     def owes(self, thread: Thread, event: Event) -> bool:
         """Whether people must see ``event``: the thread's channel shows its kind (invariant 9)."""
@@ -275,7 +285,8 @@ class Runtime:
             log.warning("delivery.no_channel", thread_id=thread_id, channel=channel)
             self.store.settle(thread_id, event_id)
             return
-        receipt = self.outbound[channel].deliver(thread, event, self.store)
+        with delivering(channel):
+            receipt = self.outbound[channel].deliver(thread, event, self.store)
         if receipt:
             self.store.keep_receipt(event_id, receipt)
             if ROUTE in receipt:  # replies to what was just sent continue this thread
@@ -444,8 +455,9 @@ class Runtime:
         # Delivery keys belong to the original thread; copies must not be taken for duplicates.
         events = [event.model_copy(update={"key": None}) for event in copy.events]
         thread = self.store.create(copy.id, copy.agent, events[0]).thread
-        for event in [*events[1:], Forked(source=thread_id, kept=at)]:
-            thread = self.store.append(thread, event).thread
+        for event in events[1:]:
+            thread = self.copier.append(thread, event).thread
+        thread = self.store.append(thread, Forked(source=thread_id, kept=at)).thread
         carried = _carried_call(copy)
         if carried is not None:
             spec = self.agents.get(copy.agent)

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     model_retries: int = Field(default=5, ge=0, alias="OUTERLOOP_MODEL_RETRIES")
     """Tries after a 429, 529, 5xx or lost connection before the call counts as a model error."""
     log_format: str = Field(default="console", alias="OUTERLOOP_LOG_FORMAT")
+    metrics_token: str | None = Field(default=None, alias="OUTERLOOP_METRICS_TOKEN")
+    """A bearer token that reads ``GET /metrics`` and nothing else (for Prometheus); API
+    credentials read it too."""
+    metrics_port: int | None = Field(default=None, gt=0, alias="OUTERLOOP_METRICS_PORT")
+    """Where ``outerloop worker``, ``caller``, ``scheduler`` and ``smtp`` serve their host's
+    process metrics (``bot.metrics.exporter``); unset: they serve none."""
+    metrics_host: str = Field(default="127.0.0.1", alias="OUTERLOOP_METRICS_HOST")
     request_ttl: float | None = Field(default=None, gt=0, alias="OUTERLOOP_REQUEST_TTL")
     """Seconds the bundled agents' human requests wait before a reminder, an escalation or a
     time-out; unset: they wait until answered."""

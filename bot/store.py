@@ -105,6 +105,8 @@ return {1, tostring(length + 1)}
 
 Owes = Callable[[Thread, Event], bool]
 """Whether people must be shown ``event`` of ``thread`` (the event folded in): the outbox's rule."""
+Observe = Callable[[Thread, Thread, Event], None]
+"""Told of every applied append: the thread before, the thread after, the event (the metrics)."""
 
 
 class ThreadNotFound(LookupError):
@@ -184,16 +186,25 @@ def _parse_cursor(cursor: str | None) -> tuple[str, str | None]:
     return score, last or None
 
 
+def _unobserved(before: Thread, after: Thread, event: Event) -> None:
+    return None
+
+
 def _never_owed(thread: Thread, event: Event) -> bool:
     return False
 
 
 class Store:
     def __init__(
-        self, connection: redis.Redis, owes: Owes = _never_owed, retention: float | None = None
+        self,
+        connection: redis.Redis,
+        owes: Owes = _never_owed,
+        retention: float | None = None,
+        observe: Observe = _unobserved,
     ) -> None:
         self.redis = connection
         self.owes = owes
+        self.observe = observe
         self.retention = int(retention) if retention else 0
         """Seconds an ended thread's log is kept; 0 keeps it for good."""
         self._append = connection.register_script(_APPEND)
@@ -278,6 +289,7 @@ class Store:
         if outcome == -1:
             return None
         self.snapshots.remember(folded)
+        self.observe(thread, folded, event)
         return Appended(thread=folded, applied=True)
 
     def expiring(self, until: float) -> list[str]:

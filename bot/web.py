@@ -27,6 +27,7 @@ from bot.errors import install_error_shapes, short
 from bot.health import health_report
 from bot.identity import Caller, Unauthorized, acting_as, authenticate
 from bot.limits import BodyLimit
+from bot.metrics import exposition
 from bot.outage import install_outage_handler
 from bot.runtime import Runtime
 from bot.store import Appended, ThreadNotFound
@@ -214,6 +215,7 @@ def create_app(rt: Runtime) -> FastAPI:
 
     slack.mount(app, rt, outage)
     console.mount(app, rt)
+    exposition.mount(app, rt)
     return app
 
 

@@ -37,6 +37,7 @@ from bot import liveness, model_queue
 from bot.liveness import Holder
 from bot.lock import ThreadLock
 from bot.logs import short
+from bot.metrics.observe import running, steps
 from bot.models import check_model
 from bot.pool import Pool
 from bot.round_trips import Along
@@ -64,7 +65,8 @@ def advance_job(thread_id: str) -> str:
     """RQ entry point: advance one thread; returns its status for RQ's result."""
     rt = runtime()
     job = get_current_job()
-    thread = advance_thread(rt, thread_id, rt.taking(thread_id, job.id) if job is not None else None)
+    with running("advance"):
+        thread = advance_thread(rt, thread_id, rt.taking(thread_id, job.id) if job is not None else None)
     return thread.status.value if thread is not None else "busy"
 
 
@@ -155,7 +157,8 @@ def _run(rt: Runtime, thread: Thread, lock: ThreadLock) -> Thread:
         # Retrying cannot help until a person fixes the deployment: fail once, saying what to fix.
         log.warning("thread.cannot_run", thread_id=thread.id, reason=str(exc))
         return record(Failed(reason=str(exc)))
-    return advance(thread, spec, None, record=record, clock=rt.clock, check=lock.check)
+    with steps(thread.agent, lock.check) as check:
+        return advance(thread, spec, None, record=record, clock=rt.clock, check=check)
 
 
 def _append(rt: Runtime, thread: Thread, event: Event, lock: ThreadLock) -> Thread:
@@ -183,7 +186,8 @@ def _append(rt: Runtime, thread: Thread, event: Event, lock: ThreadLock) -> Thre
 
 def deliver_job(thread_id: str, event_id: str) -> None:
     """RQ entry point: show one event through its thread's channel (retried on failure)."""
-    runtime().deliver(thread_id, event_id)
+    with running("deliver"):
+        runtime().deliver(thread_id, event_id)
 
 
 def work(rt: Runtime, processes: int = 2, burst: bool = False) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from bot.dev import PARTS
+from tests.metrics_helpers import scrape, value
 from tests.services import REPO, free_port, wait_for
 from tests.test_cli import outerloop
 
@@ -105,7 +106,15 @@ def test_dev_is_ready_when_it_says_so_and_stops_quietly_on_ctrl_c(tmp_path: Path
         )
         outerloop("respond", thread_id, "--approve", "--as", "alice", env=local, cwd=tmp_path)
         wait_for(lambda: "status=done" in outerloop("show", thread_id, env=local, cwd=tmp_path), "done")
+        token = (tmp_path / ".outerloop" / "api-token").read_text().strip()
+        samples = scrape(f"http://127.0.0.1:{port}", token)
         output = dev.interrupt()
+    # Counted by the CLI (launch, respond), the workers and the caller, into .outerloop/metrics.
+    assert value(samples, "outerloop_threads_started_total", agent="deploy", channel="cli") == 1
+    assert value(samples, "outerloop_threads_finished_total", agent="deploy", status="done") == 1
+    approved = {"agent": "deploy", "kind": "approval", "outcome": "approved"}
+    assert value(samples, "outerloop_human_answer_seconds_count", **approved) == 1
+    assert value(samples, "outerloop_tool_calls_total", tool="deploy", outcome="ok") == 1
     assert banner["model"] == "scripted (no ANTHROPIC_API_KEY)"
     assert banner["console"].startswith(f"http://127.0.0.1:{port}/console/signin/link?token="), (
         "a one-time sign-in link"

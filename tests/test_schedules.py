@@ -196,7 +196,7 @@ def test_a_missing_file_or_an_unknown_agent_stops_the_scheduler_at_start(
         load_schedules(tmp_path / "missing.toml")
     path = tmp_path / "schedules.toml"
     path.write_text(entry(agent="nobody"))
-    with pytest.raises(UnknownAgent, match="no agent named 'nobody'; known agents: deploy, notes"):
+    with pytest.raises(UnknownAgent, match="no agent named 'nobody'; known agents: deploy, holds, notes"):
         Scheduler(runtime, load_schedules(path))
     path.write_text(entry(more="grace = 0.25\n"))
     with pytest.raises(ConfigError, match=r"grace \(0.25 s\) must be longer than OUTERLOOP_SWEEP_INTERVAL"):
