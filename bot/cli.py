@@ -32,10 +32,14 @@ def _runtime() -> Runtime:
 def main(ctx: click.Context) -> None:
     """Outerloop runs small LLM agents from Slack, email, schedules and webhooks,
     pausing for humans and resuming where they left off."""
-    from bot import logs
+    from bot import logs, tracing
     from bot.settings import Settings
 
     logs.configure(Settings().log_format, process=ctx.invoked_subcommand)
+    try:
+        tracing.configure(ctx.invoked_subcommand)
+    except tracing.TracingConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()
