@@ -32,11 +32,16 @@ def provider_from_environment(process: str | None) -> TracerProvider:
     resource = Resource.create({"outerloop.process": process or "outerloop"})
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE}))
-    provider = TracerProvider(resource=resource, id_generator=ThreadIds())
+    provider = new_provider(resource)
     for exporter in exporters():
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return provider
+
+
+def new_provider(resource: Resource | None = None) -> TracerProvider:
+    """A provider that gives each thread's root span the thread's derived ids (``bot.tracing.spans``)."""
+    return TracerProvider(resource=resource or Resource.create(), id_generator=ThreadIds())
 
 
 def exporters() -> list[SpanExporter]:
