@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 
-from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -28,14 +27,18 @@ DEFAULT_SERVICE = "outerloop"
 
 
 def provider_from_environment(process: str | None) -> TracerProvider:
-    """A provider exporting as the environment says, made the global one (libraries' spans join)."""
+    """A provider exporting as the environment says.
+
+    It is not made OpenTelemetry's global provider: the Anthropic SDK (2.x) makes a ``chat`` span
+    of its own for every API call on the global provider, and a backend that adds up the tokens of
+    GenAI spans would count each call twice; the caller's ``chat`` span (``bot.tracing.spans``)
+    covers the whole call, retries and rate-limit waits included."""
     resource = Resource.create({"outerloop.process": process or "outerloop"})
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE}))
     provider = new_provider(resource)
     for exporter in exporters():
         provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
     return provider
 
 
