@@ -18,6 +18,7 @@ pytest.importorskip("opentelemetry.sdk", reason="the otel extra is not installed
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 
 from agent.events import Origin, ToolCall
@@ -27,6 +28,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.tracing.setup import new_provider
 from bot.tracing.spans import thread_ids
+from bot.worker import advance_thread
 from tests.answering import advance_and_answer
 from tests.channel_helpers import run_deliveries
 from tests.fake_anthropic import FakeAnthropic, Reply, message, tool_use_block, tool_use_reply
@@ -44,9 +46,9 @@ def exporter() -> Iterator[InMemorySpanExporter]:
     tracing.disable()
 
 
-def start_tracing(exporter: InMemorySpanExporter) -> None:
+def start_tracing(exporter: InMemorySpanExporter, sampler: Sampler | None = None) -> None:
     """Trace to ``exporter`` through a new provider: nothing of an earlier one carries over."""
-    provider = new_provider()
+    provider = new_provider(sampler=sampler)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracing.disable()
     tracing.enable(provider)
@@ -200,3 +202,19 @@ def test_a_tool_that_fails_ends_its_span_in_error(
     (tool,) = named(list(exporter.get_finished_spans()), "execute_tool list_tags")
     assert tool.status.status_code is StatusCode.ERROR
     assert tool.attributes is not None and tool.attributes["error.type"] == "tool"
+
+
+def test_a_ratio_sampler_keeps_or_drops_a_thread_whole_in_every_process(
+    runtime: Runtime, exporter: InMemorySpanExporter
+) -> None:
+    start_tracing(exporter, ParentBased(TraceIdRatioBased(0.5)))
+    threads = [runtime.launch("deploy", f"deploy v1.0.{n}").thread.id for n in range(30)]
+    start_tracing(exporter, ParentBased(TraceIdRatioBased(0.5)))  # the workers' process
+    for thread_id in threads:
+        advance_thread(runtime, thread_id)
+
+    kept: dict[int, list[str]] = {}
+    for span in exporter.get_finished_spans():
+        kept.setdefault(span.context.trace_id, []).append(span.name)
+    assert 0 < len(kept) < len(threads)
+    assert all(sorted(names) == ["invoke_agent deploy", "launch deploy"] for names in kept.values())

@@ -12,10 +12,12 @@ imported by a process that asks for it.
 from __future__ import annotations
 
 import os
+import sys
 
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
 
 from bot.tracing import TracingConfigError
 from bot.tracing.spans import ThreadIds
@@ -42,9 +44,10 @@ def provider_from_environment(process: str | None) -> TracerProvider:
     return provider
 
 
-def new_provider(resource: Resource | None = None) -> TracerProvider:
-    """A provider that gives each thread's root span the thread's derived ids (``bot.tracing.spans``)."""
-    return TracerProvider(resource=resource or Resource.create(), id_generator=ThreadIds())
+def new_provider(resource: Resource | None = None, sampler: Sampler | None = None) -> TracerProvider:
+    """A provider that gives each thread's root span the thread's derived ids (``bot.tracing.spans``);
+    without ``sampler``, the one ``OTEL_TRACES_SAMPLER`` names (every span, unless set)."""
+    return TracerProvider(resource=resource or Resource.create(), sampler=sampler, id_generator=ThreadIds())
 
 
 def exporters() -> list[SpanExporter]:
@@ -60,7 +63,7 @@ def exporters() -> list[SpanExporter]:
     if "otlp" in names:
         chosen.append(_otlp())
     if "console" in names:
-        chosen.append(ConsoleSpanExporter())
+        chosen.append(ConsoleSpanExporter(out=sys.stderr))  # stdout is for what commands print
     return chosen
 
 

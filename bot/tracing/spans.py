@@ -34,6 +34,7 @@ from datetime import datetime
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from agent.events import Error, Event, HumanResponse, ModelDecided, ToolCall, ToolResult
@@ -55,11 +56,11 @@ def thread_ids(thread_id: str) -> tuple[int, int]:
     return int.from_bytes(digest[:16], "big") or 1, int.from_bytes(digest[16:24], "big") or 1
 
 
-def root_context(thread_id: str) -> context.Context:
-    """A context whose current span is the thread's root, for any process to make children of it."""
+def root_span_context(thread_id: str, sampled: bool = True) -> SpanContext:
+    """The thread's root span as any process can name it, to make children of it or link to it."""
     trace_id, span_id = thread_ids(thread_id)
-    root = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
-    return trace.set_span_in_context(trace.NonRecordingSpan(root))
+    flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags)
 
 
 class ThreadIds(IdGenerator):
@@ -91,6 +92,15 @@ class Spans:
         self.provider = provider
         self.tracer = provider.get_tracer(SCOPE)
 
+    def root_context(self, thread_id: str) -> context.Context:
+        """A context whose current span is the thread's root. Whether the root is sampled is asked
+        of the provider's sampler as for a root span; with ``OTEL_TRACES_SAMPLER=traceidratio``
+        the answer hangs on the trace id alone, so every process keeps or drops a thread alike."""
+        trace_id = thread_ids(thread_id)[0]
+        decision = self.provider.sampler.should_sample(None, trace_id, "thread").decision
+        sampled = decision is Decision.RECORD_AND_SAMPLE
+        return trace.set_span_in_context(trace.NonRecordingSpan(root_span_context(thread_id, sampled)))
+
     def flush(self) -> None:
         self.provider.force_flush()
 
@@ -102,7 +112,7 @@ class Spans:
         links = []
         if source is not None:
             attributes["outerloop.thread.forked_from"] = source
-            links.append(Link(trace.get_current_span(root_context(source)).get_span_context()))
+            links.append(Link(root_span_context(source)))
         token = _forced.set(thread_ids(thread_id))
         try:
             span = self.tracer.start_span(
@@ -121,7 +131,7 @@ class Spans:
     def run(self, thread: Thread) -> Iterator[Observe]:
         attributes = {**_thread_attributes(thread.id, thread.agent), "gen_ai.operation.name": "invoke_agent"}
         with self.tracer.start_as_current_span(
-            f"invoke_agent {thread.agent}", context=root_context(thread.id), attributes=attributes
+            f"invoke_agent {thread.agent}", context=self.root_context(thread.id), attributes=attributes
         ) as span:
             run = RunTrace(self.tracer, span, thread)
             try:
@@ -139,7 +149,7 @@ class Spans:
             "gen_ai.request.model": model,
         }
         with self.tracer.start_as_current_span(
-            f"chat {model}", context=root_context(thread_id), kind=SpanKind.CLIENT, attributes=attributes
+            f"chat {model}", context=self.root_context(thread_id), kind=SpanKind.CLIENT, attributes=attributes
         ) as span:
             yield lambda answer: _answered(span, answer)
 
@@ -151,8 +161,9 @@ class Spans:
             "outerloop.event.type": event.type,
             "outerloop.event.id": event.id,
         }
+        parent = self.root_context(thread_id)
         with self.tracer.start_as_current_span(
-            f"deliver {channel}", context=root_context(thread_id), kind=SpanKind.CLIENT, attributes=attributes
+            f"deliver {channel}", context=parent, kind=SpanKind.CLIENT, attributes=attributes
         ):
             yield
 
@@ -164,7 +175,7 @@ class Spans:
         }
         if response.approved is not None:
             attributes["outerloop.response.approved"] = response.approved
-        parent = root_context(thread_id)
+        parent = self.root_context(thread_id)
         self.tracer.start_span(f"respond {agent}", context=parent, attributes=attributes).end()
 
 
