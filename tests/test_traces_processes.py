@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,6 +18,7 @@ import pytest
 from bot.tracing import wanted
 from tests.services import REPO, Workers, wait_for
 from tests.test_cli import outerloop
+from tests.test_readme import section
 
 if TYPE_CHECKING:
     from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
@@ -152,3 +156,23 @@ def test_worker_caller_and_cli_processes_export_one_trace_per_thread_across_an_a
     assert sorted(span.name for span in tools) == ["execute_tool deploy", "execute_tool list_tags"]
     assert all(span.parent_id in runs for span in tools)
     assert all(span.parent_id == root_id for span in spans if span is not root and span not in tools)
+
+
+def test_the_readme_traces_example_prints_the_threads_root_span_on_stderr(env: dict[str, str]) -> None:
+    pytest.importorskip("opentelemetry.sdk", reason="the otel extra is not installed")
+    (line,) = re.findall(r"```sh\n(.*?)\n```", section("Traces"), re.DOTALL)
+    words = shlex.split(line.split("   #", 1)[0])
+    variable, _, value = words.pop(0).partition("=")
+    assert words[0] == ".venv/bin/outerloop"
+    completed = subprocess.run(
+        [str(Path(sys.executable).with_name("outerloop")), *words[1:]],
+        env={**os.environ, **env, **OFF, variable: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    thread_id = completed.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{32}", thread_id), "stdout is the thread id alone"
+    assert '"name": "launch deploy"' in completed.stderr
+    assert f'"outerloop.thread.id": "{thread_id}"' in completed.stderr
