@@ -162,7 +162,7 @@ class Caller:
         if requested.version != (version := agent_version(spec)):
             log.warning("caller.agent_changed", thread_id=thread_id, asked=requested.version, now=version)
         request = await asyncio.to_thread(model_request, thread, spec, requested)
-        with tracing.chat(thread_id, spec.name, *self._provider_and_model(spec)) as answered:
+        with tracing.chat(thread_id, spec, self.rt.settings) as answered:
             answer = await self._ask(model, spec, requested, request, thread_id)
             answered(answer)
         # The answer is paid for: ride out a Redis outage rather than ask the model again.
@@ -247,13 +247,6 @@ class Caller:
                 Immediate(given) if given is not None else model_for(spec, self.rt.settings)
             )
         return self.models[spec.name]
-
-    def _provider_and_model(self, spec: AgentSpec) -> tuple[str, str]:
-        """Who answers ``spec`` and with which model, as a trace names them (``model_for`` chooses)."""
-        settings = self.rt.settings
-        if settings.anthropic_api_key:
-            return "anthropic", spec.model.name or settings.outerloop_model
-        return "outerloop.scripted", "scripted"
 
     def _requeue_gone(self) -> None:
         try:

@@ -27,9 +27,11 @@ if TYPE_CHECKING:  # annotations only: every command imports this module, so it 
 
     from opentelemetry.sdk.trace import TracerProvider
 
+    from agent.definition import AgentSpec
     from agent.events import Error, Event, HumanResponse, ModelDecided
     from agent.loop import Record
     from agent.thread import Thread
+    from bot.settings import Settings
     from bot.tracing.spans import Answered, Observe, Spans
 
 log = structlog.get_logger(__name__)
@@ -124,11 +126,11 @@ def _ignore(answer: ModelDecided | Error) -> None:
 _UNTRACED_CHAT: AbstractContextManager[Answered] = nullcontext(_ignore)
 
 
-def chat(thread_id: str, agent: str, provider: str, model: str) -> AbstractContextManager[Answered]:
+def chat(thread_id: str, agent: AgentSpec, settings: Settings) -> AbstractContextManager[Answered]:
     """A caller's model call for ``thread_id`` (``chat {model}``), retries included."""
     if _spans is None:
         return _UNTRACED_CHAT
-    return _spans.chat(thread_id, agent, provider, model)
+    return _spans.chat(thread_id, agent, settings)
 
 
 def delivery(thread_id: str, event: Event, channel: str) -> AbstractContextManager[None]:

@@ -37,9 +37,12 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from agent.definition import AgentSpec
 from agent.events import Error, Event, HumanResponse, ModelDecided, ToolCall, ToolResult
 from agent.loop import Record
 from agent.thread import Thread
+from bot.models import provider_and_model
+from bot.settings import Settings
 
 Observe = Callable[[Record], Record]
 """Wraps a worker's ``record``: the events of a run become tool spans and span events."""
@@ -140,9 +143,10 @@ class Spans:
                 run.close()
 
     @contextmanager
-    def chat(self, thread_id: str, agent: str, provider: str, model: str) -> Iterator[Answered]:
+    def chat(self, thread_id: str, agent: AgentSpec, settings: Settings) -> Iterator[Answered]:
+        provider, model = provider_and_model(agent, settings)
         attributes = {
-            **_thread_attributes(thread_id, agent),
+            **_thread_attributes(thread_id, agent.name),
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": provider,
             "gen_ai.system": provider,  # the name before semantic conventions 1.37, for older backends
