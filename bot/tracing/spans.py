@@ -100,7 +100,8 @@ class Spans:
         of the provider's sampler as for a root span; with ``OTEL_TRACES_SAMPLER=traceidratio``
         the answer hangs on the trace id alone, so every process keeps or drops a thread alike."""
         trace_id = thread_ids(thread_id)[0]
-        decision = self.provider.sampler.should_sample(None, trace_id, "thread").decision
+        # Asked as for a span without a parent (not whatever span is current here), like the root.
+        decision = self.provider.sampler.should_sample(context.Context(), trace_id, "thread").decision
         sampled = decision is Decision.RECORD_AND_SAMPLE
         return trace.set_span_in_context(trace.NonRecordingSpan(root_span_context(thread_id, sampled)))
 
