@@ -186,7 +186,9 @@ class Spans:
 
 def _answered(span: Span, answer: ModelDecided | Error) -> None:
     """The response attributes of a ``chat`` span. Anthropic counts cached input apart from
-    ``input_tokens``; the conventions count it in ``gen_ai.usage.input_tokens``."""
+    ``input_tokens``; the conventions count it in ``gen_ai.usage.input_tokens``, and name what
+    Anthropic calls cache creation ``cache_write`` (the GenAI conventions' registry since they
+    moved to their own repository)."""
     if isinstance(answer, Error):
         span.set_attribute("error.type", answer.source)
         span.set_status(Status(StatusCode.ERROR, answer.message))
@@ -198,7 +200,7 @@ def _answered(span: Span, answer: ModelDecided | Error) -> None:
             "gen_ai.usage.input_tokens": usage.input_tokens + cached,
             "gen_ai.usage.output_tokens": usage.output_tokens,
             "gen_ai.usage.cache_read.input_tokens": usage.cache_read_input_tokens,
-            "gen_ai.usage.cache_creation.input_tokens": usage.cache_creation_input_tokens,
+            "gen_ai.usage.cache_write.input_tokens": usage.cache_creation_input_tokens,
             "outerloop.tool": answer.tool,
         }
     )
