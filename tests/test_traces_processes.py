@@ -1,4 +1,4 @@
-"""Traces from real processes: the switch, one trace across worker, caller and CLI processes, and
+"""Traces from real processes: the switch, one trace across web, worker, caller and CLI processes, and
 nothing of OpenTelemetry loaded while tracing is off."""
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from bot.tracing import wanted
+from tests.hostile.processes import WebProcess
 from tests.services import REPO, Workers, wait_for
 from tests.test_cli import outerloop
 from tests.test_readme import section
@@ -116,8 +118,8 @@ def receiver() -> Iterator[OtlpReceiver]:
         yield running
 
 
-def test_worker_caller_and_cli_processes_export_one_trace_per_thread_across_an_answer(
-    env: dict[str, str], receiver: OtlpReceiver
+def test_web_worker_caller_and_cli_processes_export_one_trace_per_thread_across_an_answer(
+    env: dict[str, str], receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
     from bot.tracing.spans import thread_ids
 
@@ -128,10 +130,18 @@ def test_worker_caller_and_cli_processes_export_one_trace_per_thread_across_an_a
         "OTEL_SERVICE_NAME": "outerloop-test",
         "OTEL_BSP_SCHEDULE_DELAY": "50",
     }
+    web = WebProcess(traced, tmp_path / "web.log")
     workers = Workers(traced)
+    web.start()
     workers.start(2)  # two pools of two processes, and a caller
     try:
-        thread_id = outerloop("launch", "deploy v1.0.0 to production", env=traced).strip()
+        launched = httpx.post(
+            f"{web.url}/threads",
+            json={"agent": "deploy", "text": "deploy v1.0.0 to production"},
+            headers={"Authorization": f"Bearer {traced['OUTERLOOP_API_TOKEN']}"},
+            timeout=10,
+        )
+        thread_id = launched.json()["id"]
         wait_for(lambda: "status=awaiting_human" in outerloop("show", thread_id, env=traced), "the approval")
         outerloop("respond", thread_id, "--approve", "--as", "alice", env=traced)
         wait_for(lambda: "status=done" in outerloop("show", thread_id, env=traced), "the deploy")
@@ -145,10 +155,11 @@ def test_worker_caller_and_cli_processes_export_one_trace_per_thread_across_an_a
         spans = wait_for(complete, "the spans of every process")
     finally:
         workers.stop_all()
+        web.stop_all()
 
-    assert {span.process for span in spans} == {"launch", "worker", "caller", "respond"}
+    assert {span.process for span in spans} == {"web", "worker", "caller", "respond"}
     (root,) = [span for span in spans if span.parent_id is None]
-    assert (root.name, root.span_id, root.process) == ("launch deploy", root_id, "launch")
+    assert (root.name, root.span_id, root.process) == ("launch deploy", root_id, "web")
     assert {span.name for span in spans if span.process == "caller"} == {"chat scripted"}
     assert [span.name for span in spans if span.process == "respond"] == ["respond deploy"]
     runs = {span.span_id for span in spans if span.name == "invoke_agent deploy"}
