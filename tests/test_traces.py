@@ -203,6 +203,7 @@ def test_a_tool_that_fails_ends_its_span_in_error(
     (tool,) = named(list(exporter.get_finished_spans()), "execute_tool list_tags")
     assert tool.status.status_code is StatusCode.ERROR
     assert tool.attributes is not None and tool.attributes["error.type"] == "tool"
+    assert tool.status.description is None, "the error's message stays in the thread"
 
 
 def test_a_ratio_sampler_keeps_or_drops_a_thread_whole_in_every_process(

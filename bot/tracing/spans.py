@@ -190,8 +190,7 @@ def _answered(span: Span, answer: ModelDecided | Error) -> None:
     Anthropic calls cache creation ``cache_write`` (the GenAI conventions' registry since they
     moved to their own repository)."""
     if isinstance(answer, Error):
-        span.set_attribute("error.type", answer.source)
-        span.set_status(Status(StatusCode.ERROR, answer.message))
+        _failed(span, answer)
         return
     usage = answer.usage
     cached = usage.cache_read_input_tokens + usage.cache_creation_input_tokens
@@ -208,6 +207,13 @@ def _answered(span: Span, answer: ModelDecided | Error) -> None:
         span.set_attribute("gen_ai.response.model", answer.model)
     if answer.stop_reason:
         span.set_attribute("gen_ai.response.finish_reasons", [answer.stop_reason])
+
+
+def _failed(span: Span, error: Error) -> None:
+    """Mark ``span`` failed with the error's kind and event id, not its message: a tool's message
+    can hold whatever its command printed, and spans leave the thread's content in the thread."""
+    span.set_attributes({"error.type": error.source, "outerloop.event.id": error.id})
+    span.set_status(Status(StatusCode.ERROR))
 
 
 class RunTrace:
@@ -253,8 +259,7 @@ class RunTrace:
         self.tool = None
         context.detach(token)
         if isinstance(outcome, Error):
-            span.set_attribute("error.type", outcome.source)
-            span.set_status(Status(StatusCode.ERROR, outcome.message))
+            _failed(span, outcome)
         elif outcome is None:
             span.set_status(Status(StatusCode.ERROR, "the run ended before the tool's outcome was recorded"))
         span.end()
