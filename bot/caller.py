@@ -34,7 +34,7 @@ from agent.definition import AgentSpec, UnknownAgent
 from agent.events import Error, ModelDecided, ModelRequested
 from agent.model import AsyncModel, Immediate, ModelError, ModelRequest, ModelUnavailable
 from agent.thread import FINAL, Thread
-from bot import liveness, model_queue
+from bot import liveness, model_queue, tracing
 from bot.liveness import Holder
 from bot.models import NoModel, model_for, model_name
 from bot.rate_limit import RateLimit, account
@@ -173,7 +173,9 @@ class Caller:
         if requested.version != (version := agent_version(spec)):
             log.warning("caller.agent_changed", thread_id=thread_id, asked=requested.version, now=version)
         request = await asyncio.to_thread(model_request, thread, spec, requested)
-        answer = await self._ask(model, spec, requested, request, thread_id)
+        with tracing.chat(thread_id, spec, self.rt.settings) as answered:
+            answer = await self._ask(model, spec, requested, request, thread_id)
+            answered(answer)
         # The answer is paid for: ride out a Redis outage rather than ask the model again.
         return await self._riding_out("record", lambda: self._record(thread, answer))
 

@@ -40,12 +40,16 @@ def _serve_metrics() -> None:
 def main(ctx: click.Context) -> None:
     """Outerloop runs small LLM agents from Slack, email, schedules and webhooks,
     pausing for humans and resuming where they left off."""
-    from bot import logs
+    from bot import logs, tracing
     from bot.metrics.multiproc import join_local
     from bot.settings import STATE_DIR, Settings
 
     logs.configure(Settings().log_format, process=ctx.invoked_subcommand)
     join_local(STATE_DIR)
+    try:
+        tracing.configure(ctx.invoked_subcommand)
+    except tracing.TracingConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()

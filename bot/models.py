@@ -51,6 +51,13 @@ def check_model(agent: AgentSpec, settings: Settings) -> None:
         raise NoModel(f"agent {agent.name} cannot run: its script {agent.script} does not exist")
 
 
+def provider_and_model(agent: AgentSpec, settings: Settings) -> tuple[str, str]:
+    """Who answers ``agent`` and with which model (``model_for``), as traces name them."""
+    if settings.anthropic_api_key:
+        return "anthropic", agent.model.name or settings.outerloop_model
+    return "outerloop.scripted", "scripted"
+
+
 def model_name(settings: Settings) -> str:
     """The model's name for concurrency limits: the configured model, or ``scripted``."""
     return settings.outerloop_model if settings.anthropic_api_key else "scripted"

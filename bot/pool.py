@@ -40,7 +40,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.utils import now
 
-from bot import liveness
+from bot import liveness, tracing
 from bot.metrics.multiproc import process_gone
 from bot.runtime import Runtime
 from bot.store import key
@@ -128,6 +128,7 @@ class Pool:
             except Exception:  # a child's last word, rather than a silent exit
                 log.exception("pool.child_failed")
             finally:
+                tracing.flush()  # os._exit runs no exit handlers: export the spans still buffered
                 os._exit(code)
         child = Child(pid, worker_name(supervisor, pid))
         self.children[pid] = child

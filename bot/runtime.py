@@ -41,7 +41,7 @@ from agent.events import (
 from agent.loop import approval_request, describe_call
 from agent.model import Model
 from agent.thread import FINAL, Status, Thread, fork
-from bot import outbox
+from bot import outbox, tracing
 from bot.agents import load_registry
 from bot.decisions import checked
 from bot.grants import Grants, live_key
@@ -285,7 +285,7 @@ class Runtime:
             log.warning("delivery.no_channel", thread_id=thread_id, channel=channel)
             self.store.settle(thread_id, event_id)
             return
-        with delivering(channel):
+        with delivering(channel), tracing.delivery(thread_id, event, channel):
             receipt = self.outbound[channel].deliver(thread, event, self.store)
         if receipt:
             self.store.keep_receipt(event_id, receipt)
@@ -319,8 +319,9 @@ class Runtime:
         """Create a thread with its trigger, show the trigger to its channel, and wake it."""
         appended = self.store.create(thread_id, agent, trigger)
         if appended.applied:
-            self.announce(appended.thread, trigger)
-            self.enqueue(thread_id)
+            with tracing.launched(thread_id, agent, trigger.origin.channel, trigger.at):
+                self.announce(appended.thread, trigger)
+                self.enqueue(thread_id)
             log.info("thread.launched", thread_id=thread_id, agent=agent, **context)
         return appended
 
@@ -401,6 +402,7 @@ class Runtime:
         if appended.applied:
             if response.gives is not None and response.gives in appended.thread.grants:
                 self.grants.add(response.gives, self.clock())
+            tracing.responded(thread_id, thread.agent, response)
             self.announce(appended.thread, response)
             self.enqueue(thread_id)
         log.info(
@@ -457,7 +459,8 @@ class Runtime:
         thread = self.store.create(copy.id, copy.agent, events[0]).thread
         for event in events[1:]:
             thread = self.copier.append(thread, event).thread
-        thread = self.store.append(thread, Forked(source=thread_id, kept=at)).thread
+        forked = Forked(source=thread_id, kept=at)
+        thread = self.store.append(thread, forked).thread
         carried = _carried_call(copy)
         if carried is not None:
             spec = self.agents.get(copy.agent)
@@ -468,7 +471,8 @@ class Runtime:
             thread = self.record(
                 thread, approval_request(spec, spec.tool(carried.tool), carried, text, thread)
             ).thread
-        self.enqueue(thread.id)
+        with tracing.launched(thread.id, thread.agent, "fork", forked.at, source=thread_id):
+            self.enqueue(thread.id)
         log.info("thread.forked", thread_id=thread.id, source=thread_id, at=at)
         return Appended(thread=thread, applied=True)
 

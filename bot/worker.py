@@ -33,7 +33,7 @@ from agent.events import (
 )
 from agent.loop import advance
 from agent.thread import Status, Thread
-from bot import liveness, model_queue
+from bot import liveness, model_queue, tracing
 from bot.liveness import Holder
 from bot.lock import ThreadLock
 from bot.logs import short
@@ -157,8 +157,8 @@ def _run(rt: Runtime, thread: Thread, lock: ThreadLock) -> Thread:
         # Retrying cannot help until a person fixes the deployment: fail once, saying what to fix.
         log.warning("thread.cannot_run", thread_id=thread.id, reason=str(exc))
         return record(Failed(reason=str(exc)))
-    with steps(thread.agent, lock.check) as check:
-        return advance(thread, spec, None, record=record, clock=rt.clock, check=check)
+    with tracing.run(thread) as observe, steps(thread.agent, lock.check) as check:
+        return advance(thread, spec, None, record=observe(record), clock=rt.clock, check=check)
 
 
 def _append(rt: Runtime, thread: Thread, event: Event, lock: ThreadLock) -> Thread:
