@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from bot.console import formatting
-from bot.console.sessions import CsrfRefused, Session, Sessions, console_secret
+from bot.console.sessions import Session, Sessions, console_secret
 from bot.console.slack_signin import SlackOpenId, slack_openid
 from bot.runtime import Runtime
 
@@ -103,25 +102,3 @@ async def checked_form(request: Request, session: Session) -> dict[str, str]:
     fields = {name: value for name, value in form.items() if isinstance(value, str)}
     console_of(request).sessions.check_csrf(session, fields.get("csrf"))
     return fields
-
-
-def install(app: FastAPI, console: Console) -> None:
-    from bot.console import grants, live, pages, signin
-
-    app.state.console = console
-    app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
-    app.include_router(signin.router)
-    app.include_router(pages.router)
-    app.include_router(grants.router)
-    app.include_router(live.router)
-
-    async def sign_in_first(request: Request, exc: Exception) -> Response:
-        return console.redirect("/console/signin", session_of(request))
-
-    async def refuse_form(request: Request, exc: Exception) -> Response:
-        log.info("http.rejected", path=request.url.path, status=403, reason="csrf")
-        session = session_of(request)
-        return console.render(request, session, "problem.html", 403, title="Form refused", message=str(exc))
-
-    app.add_exception_handler(SignInNeeded, sign_in_first)
-    app.add_exception_handler(CsrfRefused, refuse_form)

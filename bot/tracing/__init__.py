@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from bot.tracing.errors import TracingConfigError as TracingConfigError  # re-exported for callers
+
 if TYPE_CHECKING:  # annotations only: every command imports this module, so it stays small
     from datetime import datetime
 
@@ -38,10 +40,6 @@ log = structlog.get_logger(__name__)
 
 SWITCHES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 _spans: Spans | None = None
-
-
-class TracingConfigError(ValueError):
-    """The ``OTEL_*`` variables ask for something this process cannot export to; says what to set."""
 
 
 def wanted(environ: Mapping[str, str]) -> bool:

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
-from bot.tracing import TracingConfigError
+from bot.tracing.errors import TracingConfigError
 from bot.tracing.spans import ThreadIds
 
 EXPORTERS = ("otlp", "console", "none")
