@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     model_retries: int = Field(default=5, ge=0, alias="OUTERLOOP_MODEL_RETRIES")
     """Tries after a 429, 529, 5xx or lost connection before the call counts as a model error."""
     log_format: str = Field(default="console", alias="OUTERLOOP_LOG_FORMAT")
+    prices_file: Path | None = Field(default=None, alias="OUTERLOOP_PRICES")
+    """A TOML file of model prices (``[models.NAME]``) that replace the defaults model by model."""
     request_ttl: float | None = Field(default=None, gt=0, alias="OUTERLOOP_REQUEST_TTL")
     """Seconds the bundled agents' human requests wait before a reminder, an escalation or a
     time-out; unset: they wait until answered."""

@@ -28,8 +28,10 @@ from bot.health import health_report
 from bot.identity import Caller, Unauthorized, acting_as, authenticate
 from bot.limits import BodyLimit
 from bot.outage import install_outage_handler
+from bot.prices import Prices, load_prices
 from bot.runtime import Runtime
 from bot.store import Appended, ThreadNotFound
+from bot.usage import spent
 from bot.webhooks import BODY_LIMITS, install_webhooks
 from channels.gateway import Conflict, NotAllowed
 
@@ -89,10 +91,24 @@ class ThreadSummaryOut(ThreadRef):
     updated_at: float
 
 
+class UsageOut(BaseModel):
+    """Tokens and cost of the thread's own model calls (a fork's: those since it was forked)."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int
+    latency: float = Field(description="Seconds the model calls took, summed.")
+    cost_usd: float | None = Field(description="null: unknown, some call's model has no price.")
+    unpriced_models: list[str] = Field(description="Models that used tokens but have no price.")
+
+
 class ThreadOut(ThreadRef):
     agent: str
     pending: dict[str, Any] | None
     events: list[dict[str, Any]]
+    usage: UsageOut
 
 
 # Module level, so FastAPI can resolve the annotations of the dependencies below.
@@ -116,6 +132,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="Outerloop", version="0.1.0", description=__doc__)
     app.state.runtime = rt
     app.state.api_tokens = ApiTokens(rt.connection)
+    prices = load_prices(rt.settings.prices_file)  # a wrong price file stops the app at start
 
     def as_whom(caller: Caller, named: str | None) -> str:
         return acting_as(caller, named, rt.settings.api_trusted_responder)
@@ -157,7 +174,7 @@ def create_app(rt: Runtime) -> FastAPI:
 
     @app.get("/threads/{thread_id}", dependencies=auth)
     def show(thread_id: str) -> ThreadOut:
-        return thread_out(rt.store.load(thread_id))
+        return thread_out(rt.store.load(thread_id), prices)
 
     @app.post("/threads/{thread_id}/responses", status_code=status.HTTP_202_ACCEPTED)
     def respond(thread_id: str, body: ResponseBody, caller: Who) -> ThreadRef:
@@ -217,13 +234,14 @@ def create_app(rt: Runtime) -> FastAPI:
     return app
 
 
-def thread_out(thread: Thread) -> ThreadOut:
+def thread_out(thread: Thread, prices: Prices) -> ThreadOut:
     return ThreadOut(
         id=thread.id,
         agent=thread.agent,
         status=thread.status,
         pending=_pending(thread),
         events=EVENTS_ADAPTER.dump_python(list(thread.events), mode="json"),
+        usage=UsageOut(**spent(thread.events, prices).as_json()),
     )
 
 
