@@ -12,6 +12,7 @@ import click
 
 from bot.agent_commands import agents
 from bot.cli_errors import connect, friendly_errors
+from bot.stats_command import stats
 from bot.thread_list import STATUSES
 
 if TYPE_CHECKING:
@@ -382,6 +383,7 @@ def _audit_line(decision: Decision) -> str:
 
 
 main.add_command(agents)
+main.add_command(stats)
 
 
 def _cli_origin() -> Origin:
