@@ -8,20 +8,25 @@ FastAPI serves the OpenAPI schema at ``/openapi.json`` and docs at ``/docs``. Ev
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import redis
 import structlog
 from fastapi import Depends, FastAPI, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.approvals import Standing, call_digest
 from agent.definition import UnknownAgent
 from agent.events import EVENTS_ADAPTER, Grant, GrantScope, Origin
 from agent.thread import Status, Thread
-from bot import audit, console, slack
+from bot import audit, console, logs, slack
 from bot.api_tokens import ApiTokens
 from bot.errors import install_error_shapes, short
 from bot.health import health_report
@@ -139,6 +144,7 @@ def create_app(rt: Runtime) -> FastAPI:
 
     # Outermost but for Starlette's own error middleware: nothing reads a body before its size is checked.
     app.add_middleware(BodyLimit, default=rt.settings.max_body_bytes, limits=BODY_LIMITS)
+    app.add_middleware(ThreadLogContext, agent_of=rt.store.agent_of)
     install_error_shapes(app)
     _install_error_handlers(app)
     outage = install_outage_handler(app, rt.connection)
@@ -232,6 +238,32 @@ def create_app(rt: Runtime) -> FastAPI:
     slack.mount(app, rt, outage)
     console.mount(app, rt)
     return app
+
+
+THREAD_PATH = re.compile(r"^/(?:console/)?threads/([0-9A-Za-z]{1,64})(?:/|$)")
+
+
+class ThreadLogContext:
+    """Names the thread a request is about (``/threads/{id}...``) and its agent on every line
+    logged while it is answered: refusals, the events it submits, the access line."""
+
+    def __init__(self, app: ASGIApp, agent_of: Callable[[str], str | None]) -> None:
+        self.app = app
+        self.agent_of = agent_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = THREAD_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        thread_id = found.group(1)
+        try:  # off the event loop: Redis may be slow to say it is away
+            agent = await run_in_threadpool(self.agent_of, thread_id)
+        except redis.RedisError:  # the outage handler answers; the line names the thread still
+            agent = None
+        fields = {"thread_id": thread_id, **({"agent": agent} if agent else {})}
+        with logs.working_on(**fields):
+            await self.app(scope, receive, send)
 
 
 def thread_out(thread: Thread, prices: Prices) -> ThreadOut:

@@ -37,7 +37,7 @@ from agent.events import (
 )
 from agent.loop import advance
 from agent.thread import Status, Thread, reduce
-from bot import liveness, model_queue
+from bot import liveness, logs, model_queue
 from bot.liveness import Holder
 from bot.lock import ThreadLock
 from bot.logs import short
@@ -78,6 +78,11 @@ def advance_thread(rt: Runtime, thread_id: str) -> Thread | None:
     Returns None when another live worker holds the thread (it will see the events that
     woke this job before it lets go, see ``bot.lock``) or when this job lost the lock.
     """
+    with logs.working_on(thread_id=thread_id):
+        return _advance(rt, thread_id)
+
+
+def _advance(rt: Runtime, thread_id: str) -> Thread | None:
     me = Holder.here()
     lock = ThreadLock(rt.connection, thread_id, me, ttl=rt.settings.lock_ttl)
     if not lock.acquire() and not _take_from_the_gone(rt, lock, me):
@@ -87,6 +92,7 @@ def advance_thread(rt: Runtime, thread_id: str) -> Thread | None:
         with lock:
             while True:
                 thread = rt.store.load(thread_id)
+                logs.about(agent=thread.agent)
                 if thread.deciding is not None:
                     # A caller answers it and wakes the thread; posting again finds a lost post.
                     model_queue.post(rt.connection, thread_id)
