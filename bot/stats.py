@@ -196,7 +196,7 @@ def _paragraph(name: str, tally: Tally) -> list[str]:
     median, p90 = percentiles(approvals.waits)
     answered = approvals.approved + approvals.rejected
     lines = [
-        f"{name}: {sum(tally.statuses.values())} threads ({statuses})",
+        f"{name}: {_threads(sum(tally.statuses.values()))} ({statuses})",
         f"  steps {tally.steps}, tool calls {tally.tool_calls}, tool errors {tally.errors['tool']}, "
         f"all errors {errors}",
         f"  {tally.spend.describe()}",
@@ -209,6 +209,10 @@ def _paragraph(name: str, tally: Tally) -> list[str]:
             f"  time to answer ({answered} answered): median {_duration(median)}, p90 {_duration(p90)}",
         ]
     return lines
+
+
+def _threads(count: int) -> str:
+    return f"{count} thread" if count == 1 else f"{count} threads"
 
 
 def _duration(seconds: float | None) -> str:
