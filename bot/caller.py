@@ -190,10 +190,13 @@ class Caller:
         request: ModelRequest,
         thread_id: str,
     ) -> Answer:
-        """Ask within the limits; retry what the API says to retry, as long as it says to wait."""
-        started = time.monotonic()
+        """Ask within the limits; retry what the API says to retry, as long as it says to wait.
+
+        The call's latency runs from when it may be sent (a concurrency slot taken) to its
+        answer: the retries and the waits the API asked for are part of it."""
         retries = self.rt.settings.model_retries
         async with self.by_model[model_name(self.rt.settings)], self.by_agent[spec.name]:
+            started = time.monotonic()
             for attempt in range(retries + 1):
                 await self._wait_for_rate()
                 try:

@@ -132,7 +132,7 @@ class Stats:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "since": _when(self.since),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.since)),
             "agents": {name: tally.as_json() for name, tally in sorted(self.agents.items())},
             "total": self.total.as_json(),
         }

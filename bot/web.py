@@ -143,8 +143,8 @@ def create_app(rt: Runtime) -> FastAPI:
         return acting_as(caller, named, rt.settings.api_trusted_responder)
 
     # Outermost but for Starlette's own error middleware: nothing reads a body before its size is checked.
-    app.add_middleware(BodyLimit, default=rt.settings.max_body_bytes, limits=BODY_LIMITS)
     app.add_middleware(ThreadLogContext, agent_of=rt.store.agent_of)
+    app.add_middleware(BodyLimit, default=rt.settings.max_body_bytes, limits=BODY_LIMITS)
     install_error_shapes(app)
     _install_error_handlers(app)
     outage = install_outage_handler(app, rt.connection)
