@@ -34,7 +34,7 @@ from agent.definition import AgentSpec, UnknownAgent
 from agent.events import Error, ModelDecided, ModelRequested
 from agent.model import AsyncModel, Immediate, ModelError, ModelRequest, ModelUnavailable
 from agent.thread import FINAL, Thread
-from bot import liveness, model_queue, tracing
+from bot import liveness, logs, model_queue, tracing
 from bot.liveness import Holder
 from bot.models import NoModel, model_for, model_name
 from bot.rate_limit import RateLimit, account
@@ -144,6 +144,10 @@ class Caller:
 
     async def answer(self, thread_id: str) -> None:
         """Answer the request of one claimed thread, record it once, wake the thread."""
+        with logs.working_on(thread_id=thread_id):  # this task's lines only: each answer is a task
+            await self._answer_once(thread_id)
+
+    async def _answer_once(self, thread_id: str) -> None:
         again = False
         try:
             recorded = await self._answer(thread_id)
@@ -160,6 +164,7 @@ class Caller:
 
     async def _answer(self, thread_id: str) -> bool:
         thread = await self._riding_out("load", lambda: self.rt.store.load(thread_id))
+        logs.about(agent=thread.agent)
         requested = thread.deciding
         if requested is None or thread.status in FINAL:
             log.info("caller.nothing_to_answer", thread_id=thread_id)
@@ -198,10 +203,13 @@ class Caller:
         request: ModelRequest,
         thread_id: str,
     ) -> Answer:
-        """Ask within the limits; retry what the API says to retry, as long as it says to wait."""
-        started = time.monotonic()
+        """Ask within the limits; retry what the API says to retry, as long as it says to wait.
+
+        The call's latency runs from when it may be sent (a concurrency slot taken) to its
+        answer: the retries and the waits the API asked for are part of it."""
         retries = self.rt.settings.model_retries
         async with self.by_model[model_name(self.rt.settings)], self.by_agent[spec.name]:
+            started = time.monotonic()
             for attempt in range(retries + 1):
                 await self._wait_for_rate()
                 try:

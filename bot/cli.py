@@ -12,6 +12,7 @@ import click
 
 from bot.agent_commands import agents
 from bot.cli_errors import connect, friendly_errors
+from bot.stats_command import stats
 from bot.thread_list import STATUSES
 
 if TYPE_CHECKING:
@@ -189,15 +190,20 @@ def threads(status: str | None, agent: str | None, limit: int, cursor: str | Non
 @friendly_errors
 def show(thread_id: str, as_json: bool) -> None:
     """Show a thread's timeline."""
-    thread = _runtime().store.load(thread_id)
+    from bot.prices import load_prices
+
+    rt = _runtime()
+    thread = rt.store.load(thread_id)
+    prices = load_prices(rt.settings.prices_file)
     if as_json:
         from bot.web import thread_out  # the web app's model of a thread; FastAPI only when asked
 
-        click.echo(thread_out(thread).model_dump_json(indent=2))
+        click.echo(thread_out(thread, prices).model_dump_json(indent=2))
     else:
         from bot.timeline import timeline
+        from bot.usage import spent
 
-        click.echo(timeline(thread))
+        click.echo(timeline(thread, spent(thread.events, prices)))
 
 
 @main.command()
@@ -395,6 +401,7 @@ def _audit_line(decision: Decision) -> str:
 
 
 main.add_command(agents)
+main.add_command(stats)
 
 
 def _cli_origin() -> Origin:

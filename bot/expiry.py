@@ -49,6 +49,8 @@ def _expire_one(rt: Runtime, thread: Thread, now: datetime) -> RequestExpired | 
     log.info(
         "request.expired",
         thread_id=thread.id,
+        agent=thread.agent,
+        event_type=event.type,
         request_id=event.request_id,
         outcome=event.outcome,
         approvers=list(event.approvers),

@@ -1,14 +1,19 @@
 """Structured logging: key-value lines for people, JSON lines for log shippers.
 
-Every line names the process that wrote it (``outerloop dev`` interleaves four), and a
-thread's id wherever one is bound. RQ and aiosmtpd narrate every job and connection at INFO;
-that chatter is held to warnings, our own events say what happened instead.
+Every line names the process that wrote it (``outerloop dev`` interleaves four), and the
+thread's id and agent wherever a thread is worked on (``working_on``: a worker's job, a
+caller's answer, a delivery, a web request about a thread), so a log shipper can follow one
+thread across processes. RQ and aiosmtpd narrate every job and connection at INFO; that
+chatter is held to warnings, our own events say what happened instead.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import structlog
 
@@ -45,6 +50,27 @@ def configure(fmt: str = "console", level: int = logging.INFO, process: str | No
     root.setLevel(level)
     for name in QUIET:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+@contextmanager
+def working_on(**fields: Any) -> Iterator[None]:
+    """Put ``fields`` (``thread_id``, ``agent``, ...) on every log line written in this context,
+    the lines of RQ, the lock and the store included; ``about`` adds more as they are learnt.
+    On exit the context's fields are what they were before, so a process that works on one
+    thread after another (a worker, the scheduler) never names the previous one."""
+    before = structlog.contextvars.get_contextvars()
+    structlog.contextvars.bind_contextvars(**fields)
+    try:
+        yield
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(**before)
+
+
+def about(**fields: Any) -> None:
+    """Add ``fields`` to the lines of the enclosing ``working_on`` (the agent, once the thread
+    is loaded)."""
+    structlog.contextvars.bind_contextvars(**fields)
 
 
 def short(text: str, limit: int) -> str:

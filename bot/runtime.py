@@ -41,7 +41,7 @@ from agent.events import (
 from agent.loop import approval_request, describe_call
 from agent.model import Model
 from agent.thread import FINAL, Status, Thread, fork
-from bot import outbox, tracing
+from bot import logs, outbox, tracing
 from bot.agents import load_registry
 from bot.decisions import checked
 from bot.grants import Grants, live_key
@@ -223,9 +223,18 @@ class Runtime:
         try:
             stood = self.store.append(thread, response, fence=fence, requires=live_key(grant.grant_id))
         except RequirementGone:
-            log.info("grant.ended_meanwhile", thread_id=thread.id, grant_id=grant.grant_id)
+            log.info(
+                "grant.ended_meanwhile", thread_id=thread.id, agent=thread.agent, grant_id=grant.grant_id
+            )
             return appended, None
-        log.info("grant.applied", thread_id=thread.id, grant_id=grant.grant_id, tool=request.call.tool)
+        log.info(
+            "grant.applied",
+            thread_id=thread.id,
+            agent=thread.agent,
+            event_type=response.type,
+            grant_id=grant.grant_id,
+            tool=request.call.tool,
+        )
         return stood, response
 
     def record_late(self, thread_id: str, event: ToolResult | Error) -> Appended:
@@ -238,7 +247,13 @@ class Runtime:
         ``reduce`` keeps it as information for the model and it changes nothing."""
         appended = self.record(self.store.load(thread_id), event)
         self.enqueue(thread_id)
-        log.warning("event.recorded_late", thread_id=thread_id, event_type=event.type, call_id=event.call_id)
+        log.warning(
+            "event.recorded_late",
+            thread_id=thread_id,
+            agent=appended.thread.agent,
+            event_type=event.type,
+            call_id=event.call_id,
+        )
         return appended
 
     def announce(self, thread: Thread, event: Event) -> None:
@@ -247,7 +262,9 @@ class Runtime:
             try:
                 self.queue_delivery(thread.id, event.id)
             except redis.RedisError:
-                log.warning("delivery.deferred", thread_id=thread.id, event_type=event.type)
+                log.warning(
+                    "delivery.deferred", thread_id=thread.id, agent=thread.agent, event_type=event.type
+                )
 
     def queue_delivery(self, thread_id: str, event_id: str) -> None:
         self.outbound_queue.enqueue(
@@ -265,24 +282,26 @@ class Runtime:
 
         Idempotent per event: a delivery that is no longer owed (done by an earlier job) or
         that another job is making right now is skipped."""
-        if not self.store.is_owed(thread_id, event_id):
-            log.info("delivery.not_owed", thread_id=thread_id, event_id=event_id)
-            return
-        busy = key("delivering", event_id)
-        if not self.connection.set(busy, "1", nx=True, px=int(self.settings.delivery_grace * 1000)):
-            log.info("delivery.in_progress", thread_id=thread_id, event_id=event_id)
-            return
-        try:
-            self._deliver(thread_id, event_id)
-        finally:
-            self.connection.delete(busy)
+        with logs.working_on(thread_id=thread_id, event_id=event_id):
+            if not self.store.is_owed(thread_id, event_id):
+                log.info("delivery.not_owed")
+                return
+            busy = key("delivering", event_id)
+            if not self.connection.set(busy, "1", nx=True, px=int(self.settings.delivery_grace * 1000)):
+                log.info("delivery.in_progress")
+                return
+            try:
+                self._deliver(thread_id, event_id)
+            finally:
+                self.connection.delete(busy)
 
     def _deliver(self, thread_id: str, event_id: str) -> None:
         thread = self.store.load(thread_id)
         event = outbox.find_event(thread, event_id)
+        logs.about(agent=thread.agent, event_type=event.type)
         channel = outbox.channel_of(thread)
         if channel is None or channel not in self.outbound:
-            log.warning("delivery.no_channel", thread_id=thread_id, channel=channel)
+            log.warning("delivery.no_channel", channel=channel)
             self.store.settle(thread_id, event_id)
             return
         with delivering(channel), tracing.delivery(thread_id, event, channel):
@@ -292,7 +311,7 @@ class Runtime:
             if ROUTE in receipt:  # replies to what was just sent continue this thread
                 self.store.bind_route(receipt[ROUTE], thread_id)
         self.store.settle(thread_id, event_id)
-        log.info("delivery.done", thread_id=thread_id, event_type=event.type, channel=channel)
+        log.info("delivery.done", channel=channel)
 
     def submit(self, thread: Thread | str, event: Event) -> Appended:
         """Persist an event, then wake the thread (invariant 3: persisted before acknowledged)."""
@@ -302,6 +321,7 @@ class Runtime:
         log.info(
             "event.submitted",
             thread_id=appended.thread.id,
+            agent=appended.thread.agent,
             event_type=event.type,
             duplicate=not appended.applied,
         )
@@ -406,7 +426,11 @@ class Runtime:
             self.announce(appended.thread, response)
             self.enqueue(thread_id)
         log.info(
-            "event.submitted", thread_id=thread_id, event_type=response.type, duplicate=not appended.applied
+            "event.submitted",
+            thread_id=thread_id,
+            agent=thread.agent,
+            event_type=response.type,
+            duplicate=not appended.applied,
         )
         return appended
 
@@ -473,7 +497,7 @@ class Runtime:
             ).thread
         with tracing.launched(thread.id, thread.agent, "fork", forked.at, source=thread_id):
             self.enqueue(thread.id)
-        log.info("thread.forked", thread_id=thread.id, source=thread_id, at=at)
+        log.info("thread.forked", thread_id=thread.id, agent=thread.agent, source=thread_id, at=at)
         return Appended(thread=thread, applied=True)
 
 

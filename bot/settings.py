@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     """Where ``outerloop worker``, ``caller``, ``scheduler`` and ``smtp`` serve their host's
     process metrics (``bot.metrics.exporter``); unset: they serve none."""
     metrics_host: str = Field(default="127.0.0.1", alias="OUTERLOOP_METRICS_HOST")
+    prices_file: Path | None = Field(default=None, alias="OUTERLOOP_PRICES")
+    """A TOML file of model prices (``[models.NAME]``) that replace the defaults model by model."""
     request_ttl: float | None = Field(default=None, gt=0, alias="OUTERLOOP_REQUEST_TTL")
     """Seconds the bundled agents' human requests wait before a reminder, an escalation or a
     time-out; unset: they wait until answered."""

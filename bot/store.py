@@ -351,6 +351,11 @@ class Store:
             for thread_id, raw in zip(thread_ids, pipe.execute(), strict=True)
         }
 
+    def agent_of(self, thread_id: str) -> str | None:
+        """The agent of ``thread_id``, from its index entry (one read); None for no such thread."""
+        agent = self.redis.hget(key("thread", thread_id, "meta"), "agent")
+        return _text(agent) if agent is not None else None
+
     def summary(self, thread_id: str) -> ThreadSummary:
         found = self._summaries([thread_id])
         if not found:

@@ -28,11 +28,13 @@ from agent.events import (
 )
 from agent.loop import describe_call
 from agent.thread import Thread
+from bot.usage import Spend
 
 WIDTH = 100
 
 
-def timeline(thread: Thread) -> str:
+def timeline(thread: Thread, spend: Spend | None = None) -> str:
+    """The thread's events, one line each; then what it waits on, and what its model calls cost."""
     lines = [f"thread {thread.id}  agent={thread.agent}  status={thread.status.value}"]
     forked = next((event for event in thread.events if isinstance(event, Forked)), None)
     if forked is not None:
@@ -49,6 +51,8 @@ def timeline(thread: Thread) -> str:
         lines.append(f"waiting on request {thread.pending.request_id}: outerloop respond {thread.id} {how}")
         if thread.pending.expires_at is not None:
             lines.append(f"it expires at {thread.pending.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+    if spend is not None and spend.calls:
+        lines.append(f"usage: {spend.describe()}")
     return "\n".join(lines)
 
 

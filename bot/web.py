@@ -8,20 +8,25 @@ FastAPI serves the OpenAPI schema at ``/openapi.json`` and docs at ``/docs``. Ev
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import redis
 import structlog
 from fastapi import Depends, FastAPI, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.approvals import Standing, call_digest
 from agent.definition import UnknownAgent
 from agent.events import EVENTS_ADAPTER, Grant, GrantScope, Origin
 from agent.thread import Status, Thread
-from bot import audit, console, slack
+from bot import audit, console, logs, slack
 from bot.api_tokens import ApiTokens
 from bot.errors import install_error_shapes, short
 from bot.health import health_report
@@ -29,8 +34,10 @@ from bot.identity import Caller, Unauthorized, acting_as, authenticate
 from bot.limits import BodyLimit
 from bot.metrics import exposition
 from bot.outage import install_outage_handler
+from bot.prices import Prices, load_prices
 from bot.runtime import Runtime
 from bot.store import Appended, ThreadNotFound
+from bot.usage import spent
 from bot.webhooks import BODY_LIMITS, install_webhooks
 from channels.gateway import Conflict, NotAllowed
 
@@ -90,10 +97,24 @@ class ThreadSummaryOut(ThreadRef):
     updated_at: float
 
 
+class UsageOut(BaseModel):
+    """Tokens and cost of the thread's own model calls (a fork's: those since it was forked)."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int
+    latency: float = Field(description="Seconds the model calls took, summed.")
+    cost_usd: float | None = Field(description="null: unknown, some call's model has no price.")
+    unpriced_models: list[str] = Field(description="Models that used tokens but have no price.")
+
+
 class ThreadOut(ThreadRef):
     agent: str
     pending: dict[str, Any] | None
     events: list[dict[str, Any]]
+    usage: UsageOut
 
 
 # Module level, so FastAPI can resolve the annotations of the dependencies below.
@@ -117,11 +138,13 @@ def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="Outerloop", version="0.1.0", description=__doc__)
     app.state.runtime = rt
     app.state.api_tokens = ApiTokens(rt.connection)
+    prices = load_prices(rt.settings.prices_file)  # a wrong price file stops the app at start
 
     def as_whom(caller: Caller, named: str | None) -> str:
         return acting_as(caller, named, rt.settings.api_trusted_responder)
 
     # Outermost but for Starlette's own error middleware: nothing reads a body before its size is checked.
+    app.add_middleware(ThreadLogContext, agent_of=rt.store.agent_of)
     app.add_middleware(BodyLimit, default=rt.settings.max_body_bytes, limits=BODY_LIMITS)
     install_error_shapes(app)
     _install_error_handlers(app)
@@ -158,7 +181,7 @@ def create_app(rt: Runtime) -> FastAPI:
 
     @app.get("/threads/{thread_id}", dependencies=auth)
     def show(thread_id: str) -> ThreadOut:
-        return thread_out(rt.store.load(thread_id))
+        return thread_out(rt.store.load(thread_id), prices)
 
     @app.post("/threads/{thread_id}/responses", status_code=status.HTTP_202_ACCEPTED)
     def respond(thread_id: str, body: ResponseBody, caller: Who) -> ThreadRef:
@@ -219,13 +242,40 @@ def create_app(rt: Runtime) -> FastAPI:
     return app
 
 
-def thread_out(thread: Thread) -> ThreadOut:
+THREAD_PATH = re.compile(r"^/(?:console/)?threads/([0-9A-Za-z]{1,64})(?:/|$)")
+
+
+class ThreadLogContext:
+    """Names the thread a request is about (``/threads/{id}...``) and its agent on every line
+    logged while it is answered: refusals, the events it submits, the access line."""
+
+    def __init__(self, app: ASGIApp, agent_of: Callable[[str], str | None]) -> None:
+        self.app = app
+        self.agent_of = agent_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = THREAD_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        thread_id = found.group(1)
+        try:  # off the event loop: Redis may be slow to say it is away
+            agent = await run_in_threadpool(self.agent_of, thread_id)
+        except redis.RedisError:  # the outage handler answers; the line names the thread still
+            agent = None
+        fields = {"thread_id": thread_id, **({"agent": agent} if agent else {})}
+        with logs.working_on(**fields):
+            await self.app(scope, receive, send)
+
+
+def thread_out(thread: Thread, prices: Prices) -> ThreadOut:
     return ThreadOut(
         id=thread.id,
         agent=thread.agent,
         status=thread.status,
         pending=_pending(thread),
         events=EVENTS_ADAPTER.dump_python(list(thread.events), mode="json"),
+        usage=UsageOut(**spent(thread.events, prices).as_json()),
     )
 
 

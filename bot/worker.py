@@ -33,7 +33,7 @@ from agent.events import (
 )
 from agent.loop import advance
 from agent.thread import Status, Thread
-from bot import liveness, model_queue, tracing
+from bot import liveness, logs, model_queue, tracing
 from bot.liveness import Holder
 from bot.lock import ThreadLock
 from bot.logs import short
@@ -77,6 +77,11 @@ def advance_thread(rt: Runtime, thread_id: str, along: Along | None = None) -> T
     Returns None when another live worker holds the thread (it will see the events that
     woke this job before it lets go, see ``bot.lock``) or when this job lost the lock.
     """
+    with logs.working_on(thread_id=thread_id):
+        return _advance(rt, thread_id, along)
+
+
+def _advance(rt: Runtime, thread_id: str, along: Along | None) -> Thread | None:
     me = Holder.here()
     lock = ThreadLock(rt.connection, thread_id, me, ttl=rt.settings.lock_ttl)
     if not lock.acquire(along) and not _take_from_the_gone(rt, lock, me):
@@ -86,6 +91,7 @@ def advance_thread(rt: Runtime, thread_id: str, along: Along | None = None) -> T
         with lock:
             while True:
                 thread = rt.store.load(thread_id)
+                logs.about(agent=thread.agent)
                 if _running_elsewhere(rt, thread, me):
                     # The recovery sweeps look again every sweep interval while it stays so.
                     return thread

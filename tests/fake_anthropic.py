@@ -64,23 +64,36 @@ def text_block(text: str) -> JSON:
     return {"type": "text", "text": text}
 
 
-def message(*content: JSON, stop_reason: str = "tool_use") -> JSON:
-    """A successful Messages API response body holding ``content``."""
+DEFAULT_USAGE: JSON = {"input_tokens": 100, "output_tokens": 20}
+
+
+def message(
+    *content: JSON, stop_reason: str = "tool_use", model: str = "claude-test", usage: JSON | None = None
+) -> JSON:
+    """A successful Messages API response body holding ``content``; ``usage`` as the API counts
+    it (``input_tokens``, ``output_tokens``, ``cache_read_input_tokens``,
+    ``cache_creation_input_tokens``)."""
     return {
         "id": "msg_01",
         "type": "message",
         "role": "assistant",
-        "model": "claude-test",
+        "model": model,
         "content": list(content),
         "stop_reason": stop_reason,
         "stop_sequence": None,
-        "usage": {"input_tokens": 100, "output_tokens": 20},
+        "usage": usage or DEFAULT_USAGE,
     }
 
 
-def tool_use_reply(name: str, arguments: JSON, block_id: str = "toolu_01") -> Reply:
+def tool_use_reply(
+    name: str,
+    arguments: JSON,
+    block_id: str = "toolu_01",
+    model: str = "claude-test",
+    usage: JSON | None = None,
+) -> Reply:
     """A 200 whose message is a single tool call, as ``tool_choice: any`` produces."""
-    return Reply(200, message(tool_use_block(name, arguments, block_id)))
+    return Reply(200, message(tool_use_block(name, arguments, block_id), model=model, usage=usage))
 
 
 def text_reply(text: str) -> Reply:

@@ -41,6 +41,7 @@ def test_help_lists_every_command() -> None:
         "cancel",
         "fork",
         "tokens",
+        "stats",
     ]:
         assert re.search(rf"^\s+{command}\s", text, re.MULTILINE), command
 

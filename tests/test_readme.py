@@ -1,7 +1,8 @@
-"""The README's "Your own agents" section runs as written, from a fresh directory."""
+"""The README's "Your own agents" and "Usage and cost" sections run as written, from a fresh directory."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -21,7 +22,7 @@ def section(title: str) -> str:
 
 def run(line: str, cwd: Path, env: dict[str, str]) -> str:
     """One README command line: leading ``NAME=value`` words are environment, as in a shell."""
-    words = shlex.split(line)
+    words = shlex.split(line, comments=True)
     extra = {}
     while "=" in words[0]:
         name, _, value = words.pop(0).partition("=")
@@ -57,3 +58,24 @@ def test_the_your_own_agents_section_runs_as_written_from_a_fresh_directory(
     assert "awaiting_human" in outputs["outerloop threads --agent janitor"]
     both = outputs["OUTERLOOP_AGENTS=myagents:agents outerloop agents"]
     assert all(f"{name}:" in both for name in ("deploy", "uptime", "janitor"))
+
+
+def test_the_usage_and_cost_section_runs_as_written(tmp_path: Path, redis_url: str) -> None:
+    env = {**os.environ, "REDIS_URL": redis_url, "ANTHROPIC_API_KEY": ""}
+    for name in ("OUTERLOOP_AGENTS", "OUTERLOOP_AGENTS_DIR", "OUTERLOOP_PRICES", "PYTHONPATH"):
+        env.pop(name, None)
+    run("outerloop launch 'deploy v1.0.0'", tmp_path, env)  # a thread to count
+    outputs: dict[str, str] = {}
+    for language, body in BLOCK.findall(section("Usage and cost")):
+        header = FILE_HEADER.match(body)
+        if header is not None:
+            (tmp_path / header.group(1)).write_text(body[header.end() :])
+        elif language == "sh":
+            for line in body.strip().splitlines():
+                outputs[line.split("#")[0].strip()] = run(line, tmp_path, env)
+        elif language == "json":
+            assert {"thread_id", "agent", "event_type", "process"} <= set(json.loads(body))
+    assert "deploy: 1 thread (running 1)" in outputs["outerloop stats"]
+    report = json.loads(outputs["outerloop stats --since 7d --json"])
+    assert report["agents"]["deploy"]["threads"] == 1 and report["total"]["usage"]["cost_usd"] == 0.0
+    assert "threads started since" in outputs["OUTERLOOP_PRICES=prices.toml outerloop stats --since 30m"]
