@@ -1,4 +1,4 @@
-"""The Anthropic Messages API as a ``Model``: one forced tool call per step."""
+"""The Anthropic Messages API as a ``Model``: one tool call per step."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, TypedDict, cast
 
 import anthropic
-from anthropic.types import Message, MessageParam, TextBlockParam, ToolChoiceAnyParam, ToolParam
+from anthropic.types import Message, MessageParam, TextBlockParam, ToolChoiceAutoParam, ToolParam
 
 from agent.events import Usage
 from agent.model import ModelCall, ModelOutputInvalid, ModelRequest, ModelUnavailable
@@ -17,7 +17,12 @@ _NOT_A_MESSAGE = "something that is not a Messages API response (is the base URL
 
 
 class AnthropicModel:
-    """Calls ``messages.create`` with ``tool_choice: any`` so the answer is always a tool call.
+    """Calls ``messages.create`` with the tools and ``tool_choice: auto``, one call at a time.
+
+    Not ``any``: models that think before answering (Sonnet 5.5, our default, always does)
+    refuse forced tool use with a 400. The prompts ask for exactly one tool call; an answer
+    with text alone becomes a ``ModelOutputInvalid``, which goes back into the context as an
+    error the model reads, within the agent's error limit (factor 9).
 
     Transient failures (429, 5xx, 529 overloaded, connection errors) are retried by
     the client with backoff (``max_retries``); what still fails, like a success
@@ -93,7 +98,7 @@ class _Params(TypedDict):
     system: list[TextBlockParam]
     messages: list[MessageParam]
     tools: list[ToolParam]
-    tool_choice: ToolChoiceAnyParam
+    tool_choice: ToolChoiceAutoParam
 
 
 def _params(model: str, max_tokens: int, request: ModelRequest) -> _Params:
@@ -103,7 +108,7 @@ def _params(model: str, max_tokens: int, request: ModelRequest) -> _Params:
         "cache_control": {"type": "ephemeral"},
     }
     user: MessageParam = {"role": "user", "content": request.context}
-    choice: ToolChoiceAnyParam = {"type": "any", "disable_parallel_tool_use": True}
+    choice: ToolChoiceAutoParam = {"type": "auto", "disable_parallel_tool_use": True}
     # Our schemas come from pydantic as plain dicts of exactly the ToolParam shape.
     tools = [cast(ToolParam, tool) for tool in request.tools]
     return {
@@ -155,8 +160,9 @@ def _call(message: object) -> ModelCall:
         raise ModelUnavailable(f"model API answered with {_NOT_A_MESSAGE}: {message!r:.200}")
     calls = [block for block in content if block.type == "tool_use"]
     if len(calls) != 1:
+        said = " (you answered with text alone: call one of the tools instead)" if not calls else ""
         raise ModelOutputInvalid(
-            f"expected exactly one tool call, got {len(calls)} (stop_reason={message.stop_reason})"
+            f"expected exactly one tool call, got {len(calls)} (stop_reason={message.stop_reason}){said}"
         )
     arguments: Any = calls[0].input
     if not isinstance(arguments, dict):

@@ -92,7 +92,7 @@ def tool_use_reply(
     model: str = "claude-test",
     usage: JSON | None = None,
 ) -> Reply:
-    """A 200 whose message is a single tool call, as ``tool_choice: any`` produces."""
+    """A 200 whose message is a single tool call."""
     return Reply(200, message(tool_use_block(name, arguments, block_id), model=model, usage=usage))
 
 
@@ -141,11 +141,29 @@ class FakeAnthropic(LocalServer):
             self.requests.append(request)
             if request.path != "/v1/messages":
                 return error_reply(404, "not_found_error", f"fake anthropic: no route {request.path}")
+            refusal = _refused(request.body)
+            if refusal is not None:
+                return refusal
             if not self._replies:
                 return error_reply(
                     500, "api_error", "fake anthropic: no scripted reply left", {"x-should-retry": "false"}
                 )
             return self._replies.popleft()
+
+
+THINKING_MODELS = frozenset({"claude-sonnet-5-5"})
+"""Models that always think first: like the real API, the fake refuses forced tool use for them."""
+
+
+def _refused(body: JSON) -> Reply | None:
+    """The 400 the real API gives a request it cannot serve, so a wrong request fails here too."""
+    choice = body.get("tool_choice") or {}
+    thinking = body.get("model") in THINKING_MODELS or "thinking" in body
+    if thinking and choice.get("type") in {"any", "tool"}:
+        return error_reply(
+            400, "invalid_request_error", "Thinking may not be enabled when tool_choice forces tool use."
+        )
+    return None
 
 
 class _Handler(QuietHandler):

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from agent.anthropic_model import AnthropicModel
+from agent.anthropic_model import DEFAULT_MODEL, AnthropicModel
 from agent.context import system_prompt, user_prompt
 from agent.definition import AgentSpec
 from agent.events import (
@@ -159,11 +159,29 @@ def test_request_carries_model_cached_system_prompt_context_tools_and_key(
         "system": [{"type": "text", "text": system_prompt(agent), "cache_control": {"type": "ephemeral"}}],
         "messages": [{"role": "user", "content": user_prompt(thread, agent.context_budget)}],
         "tools": [tool.schema() for tool in agent.all_tools()],
-        "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
+        "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
     }
     schemas = {tool["name"]: tool["input_schema"] for tool in request.body["tools"]}
     assert set(schemas) == {"look_up_service", "restart_service", "request_human_input", "done_for_now"}
     assert schemas["look_up_service"] == LookUpService.model_json_schema()
+
+
+def test_the_default_model_which_always_thinks_is_asked_without_forcing_a_tool(fake: FakeAnthropic) -> None:
+    # Sonnet 5.5 answers 400 to tool_choice any/tool; the fake plays that rule.
+    model = AnthropicModel(api_key=API_KEY, base_url=fake.base_url, max_retries=0)
+    fake.script(tool_use_reply("look_up_service", {"name": "api", "lines": 5}, model=DEFAULT_MODEL))
+
+    assert model.decide(REQUEST) == ModelCall("look_up_service", {"name": "api", "lines": 5})
+    assert fake.requests[0].body["model"] == DEFAULT_MODEL
+
+
+def test_an_answer_in_text_alone_tells_the_model_to_call_a_tool(
+    fake: FakeAnthropic, model: AnthropicModel
+) -> None:
+    fake.script(text_reply("I would look up the api service."))
+
+    with pytest.raises(ModelOutputInvalid, match="answered with text alone: call one of the tools"):
+        model.decide(REQUEST)
 
 
 def test_overloaded_api_is_retried_and_the_retry_succeeds(fake: FakeAnthropic, model: AnthropicModel) -> None:
