@@ -13,6 +13,8 @@ from agent.events import Usage
 from agent.model import ModelCall, ModelOutputInvalid, ModelRequest, ModelUnavailable
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
+DEFAULT_MAX_TOKENS = 4096
+"""Room for the thinking that current models do before their tool call, which counts as output."""
 _NOT_A_MESSAGE = "something that is not a Messages API response (is the base URL right?)"
 
 
@@ -38,7 +40,7 @@ class AnthropicModel:
         base_url: str | None = None,
         max_retries: int = 3,
         timeout: float = 60.0,
-        max_tokens: int = 1024,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
         sampling: Mapping[str, Any] | None = None,
     ) -> None:
         self.client = anthropic.Anthropic(
@@ -72,7 +74,7 @@ class AsyncAnthropicModel:
         model: str = DEFAULT_MODEL,
         base_url: str | None = None,
         timeout: float = 60.0,
-        max_tokens: int = 1024,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
         sampling: Mapping[str, Any] | None = None,
     ) -> None:
         self.client = anthropic.AsyncAnthropic(

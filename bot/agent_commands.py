@@ -17,7 +17,7 @@ SKELETON_TOML = """\
 description = "It answers questions about {name}."
 
 [model]
-max_tokens = 1024
+max_tokens = 4096
 
 # A Python tool: a function named module:function; its parameters are the arguments.
 # [[tools]]

@@ -19,14 +19,17 @@ class NoModel(AgentCannotRun):
 def model_for(agent: AgentSpec, settings: Settings) -> AsyncModel:
     """The model the caller process asks for ``agent``: Anthropic with a key, else its script."""
     if settings.anthropic_api_key:
-        from agent.anthropic_model import AsyncAnthropicModel  # the SDK takes a second to import
+        from agent.anthropic_model import (  # the SDK takes a second to import
+            DEFAULT_MAX_TOKENS,
+            AsyncAnthropicModel,
+        )
 
         chosen = agent.model
         return AsyncAnthropicModel(
             api_key=settings.anthropic_api_key,
             model=chosen.name or settings.outerloop_model,
             base_url=settings.anthropic_base_url,
-            max_tokens=chosen.max_tokens or 1024,
+            max_tokens=chosen.max_tokens or DEFAULT_MAX_TOKENS,
             sampling=chosen.sampling,
         )
     check_model(agent, settings)
