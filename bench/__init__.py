@@ -12,7 +12,7 @@ It measures, on real worker processes, each of:
   worker class (``rq.Worker``: a forked work horse per job, scheduler on);
 - the same job on ``rq worker --worker-class rq.SimpleWorker``: no fork, to show the fork's share;
 - the same job on ``outerloop worker --processes 1``: what our worker process adds before our
-  job runs (a supervised pool of non-forking workers, ``bot.pool``);
+  job runs (a supervised pool of non-forking workers, ``bot.work.pool``);
 - Outerloop threads started with ``Runtime.launch`` and advanced by ``outerloop worker`` with the
   scripted model: one step (``done_for_now``), and two steps (a no-op tool, then ``done_for_now``);
 - the one-step thread on RQ's forking worker, warmed as ``outerloop worker`` was before its pool:

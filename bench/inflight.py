@@ -33,10 +33,10 @@ import redis
 
 from agent.thread import Status
 from bench.subjects import AGENTS
-from bot import liveness
 from bot.runtime import QUEUE, Runtime
 from bot.settings import Settings
-from bot.store import key
+from bot.state import liveness
+from bot.state.store import key
 from tests.fake_anthropic import message, tool_use_block
 from tests.local_server import LocalServer, QuietHandler
 from tests.services import OUTERLOOP_CALLER, REPO, RedisServer, Workers, wait_for

@@ -23,7 +23,7 @@ from bench.measure import BenchmarkFailed
 from bench.subjects import AGENTS, worker_env
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.store import key
+from bot.state.store import key
 from tests.services import OUTERLOOP_CALLER, OUTERLOOP_WORKER, RedisServer, Workers
 
 POLL = 0.005

@@ -33,7 +33,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script: make bot/ and tests/ importable
 
-from bot.dev_state import free_port, private_redis  # noqa: E402
+from bot.commands.dev_state import free_port, private_redis  # noqa: E402
 from tests.fake_slack import BOT_TOKEN, FakeSlack  # noqa: E402
 from tests.slack.signed import SIGNING_SECRET, event_callback, mention, signed_headers  # noqa: E402
 

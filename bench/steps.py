@@ -39,7 +39,7 @@ from agent.thread import Thread, reduce, replay
 from bench.agents import agents
 from bench.long import long_thread
 from bot.settings import Settings
-from bot.store import Store, key
+from bot.state.store import Store, key
 
 STEP_SIZES = (10, 10_000)
 STEPS = 25

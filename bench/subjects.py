@@ -14,7 +14,7 @@ from bench.jobs import noop
 from bench.measure import Subject
 from bot.runtime import QUEUE, Runtime
 from bot.settings import Settings
-from bot.worker import prepare, runtime
+from bot.work.worker import prepare, runtime
 from tests.services import OUTERLOOP_WORKER
 
 ONE_PROCESS = (*OUTERLOOP_WORKER, "--processes", "1")

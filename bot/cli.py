@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from bot.agent_commands import agents
-from bot.cli_errors import connect, friendly_errors
-from bot.stats_command import stats
-from bot.thread_list import STATUSES
+from bot.commands.agents import agents
+from bot.commands.errors import connect, friendly_errors
+from bot.commands.stats import stats
+from bot.commands.thread_list import STATUSES
 
 if TYPE_CHECKING:
     from agent.events import GrantScope, Origin
-    from bot.audit import Decision
+    from bot.approvals.audit import Decision
     from bot.runtime import Runtime
 
 
@@ -64,7 +64,7 @@ def dev(port: int | None, smtp_port: int | None, rotate: bool) -> None:
     Without REDIS_URL it starts a private Redis; without SMTP_HOST outbound mail goes to a
     maildir under .outerloop/. The API token and Redis port are kept in .outerloop/ and stay
     the same at every start here, unless --rotate."""
-    from bot.dev import run
+    from bot.commands.dev import run
     from bot.settings import Settings
 
     settings = Settings()
@@ -78,10 +78,10 @@ def web() -> None:
     """Serve the API, the Slack endpoint and /healthz (and Slack Socket Mode with SLACK_APP_TOKEN)."""
     import uvicorn
 
+    from bot.doors.slack import SlackUnavailable, socket_mode
     from bot.runtime import Runtime
     from bot.settings import Settings
-    from bot.slack import SlackUnavailable, socket_mode
-    from bot.web import create_app
+    from bot.web.app import create_app
 
     settings = Settings()
     rt = Runtime.from_settings(settings)
@@ -102,8 +102,8 @@ PROCESSES_HELP = "Worker processes; each runs one job at a time, a long tool hol
 def worker(burst: bool, processes: int) -> None:
     """Run a supervised pool of worker processes that advance threads."""
     _serve_metrics()  # first: the pool's processes must share the directory it may choose
-    from bot.recovery import recover_stalled
-    from bot.worker import runtime, work
+    from bot.work.recovery import recover_stalled
+    from bot.work.worker import runtime, work
 
     rt = runtime()
     recover_stalled(rt)
@@ -116,7 +116,7 @@ def worker(burst: bool, processes: int) -> None:
 def caller(burst: bool) -> None:
     """Answer the threads' model requests, many in flight at once."""
     _serve_metrics()
-    from bot.caller import call
+    from bot.model.caller import call
 
     call(_runtime(), burst=burst)
 
@@ -127,13 +127,13 @@ def caller(burst: bool) -> None:
 def scheduler(check: bool) -> None:
     """Launch scheduled threads, expire overdue human requests, re-queue stalled threads."""
     if check:
-        from bot.schedule_check import next_ticks
+        from bot.commands.schedule_check import next_ticks
         from bot.settings import Settings
 
         click.echo(next_ticks(Settings()))
         return
     _serve_metrics()
-    from bot.scheduler import Scheduler
+    from bot.work.scheduler import Scheduler
 
     Scheduler.from_runtime(_runtime()).run()
 
@@ -143,8 +143,8 @@ def scheduler(check: bool) -> None:
 def smtp() -> None:
     """Run the email inbox: mail to SMTP_RECIPIENTS starts threads; replies answer requests."""
     _serve_metrics()
+    from bot.doors.smtp import run
     from bot.settings import Settings
-    from bot.smtp import run
     from channels.email.server import InboxConfigError
 
     try:
@@ -173,7 +173,7 @@ def launch(text: str, agent: str) -> None:
 def threads(status: str | None, agent: str | None, limit: int, cursor: str | None) -> None:
     """List threads, newest first: created, agent, channel, status, the request's first line."""
     from agent.thread import Status
-    from bot.thread_list import rows
+    from bot.commands.thread_list import rows
 
     store = _runtime().store
     page = store.page(Status(status) if status else None, agent, cursor, limit)
@@ -190,18 +190,18 @@ def threads(status: str | None, agent: str | None, limit: int, cursor: str | Non
 @friendly_errors
 def show(thread_id: str, as_json: bool) -> None:
     """Show a thread's timeline."""
-    from bot.prices import load_prices
+    from bot.usage.prices import load_prices
 
     rt = _runtime()
     thread = rt.store.load(thread_id)
     prices = load_prices(rt.settings.prices_file)
     if as_json:
-        from bot.web import thread_out  # the web app's model of a thread; FastAPI only when asked
+        from bot.web.app import thread_out  # the web app's model of a thread; FastAPI only when asked
 
         click.echo(thread_out(thread, prices).model_dump_json(indent=2))
     else:
-        from bot.timeline import timeline
-        from bot.usage import spent
+        from bot.commands.timeline import timeline
+        from bot.usage.tokens import spent
 
         click.echo(timeline(thread, spent(thread.events, prices)))
 
@@ -319,7 +319,7 @@ def tokens(ctx: click.Context) -> None:
 @friendly_errors
 def list_tokens() -> None:
     """List tokens: id, person, created, note (never the secret)."""
-    from bot.api_tokens import ApiTokens
+    from bot.web.api_tokens import ApiTokens
 
     for token in ApiTokens(_runtime().connection).live():
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(token.created_at))
@@ -332,7 +332,7 @@ def list_tokens() -> None:
 @friendly_errors
 def create_token(person: str, note: str | None) -> None:
     """Make a token that answers as PERSON on the HTTP API; prints it once."""
-    from bot.api_tokens import ApiTokens
+    from bot.web.api_tokens import ApiTokens
 
     token, secret = ApiTokens(_runtime().connection).create(person, note)
     click.echo(f"token {token.id} for {token.person}; it is shown only now, keep it secret:", err=True)
@@ -344,7 +344,7 @@ def create_token(person: str, note: str | None) -> None:
 @friendly_errors
 def revoke_token(token_id: str) -> None:
     """Revoke a token by its id: requests carrying it are refused from now on."""
-    from bot.api_tokens import ApiTokens
+    from bot.web.api_tokens import ApiTokens
 
     token = ApiTokens(_runtime().connection).revoke(token_id)
     click.echo(f"revoked {token.id} ({token.person})")
@@ -379,8 +379,8 @@ def revoke(grant_id: str, by: str | None) -> None:
 @friendly_errors
 def audit(since: str, as_json: bool, limit: int) -> None:
     """Every decision: who, which call, its argument digest, edits, the door, the grant."""
-    from bot.audit import parse_since
-    from bot.audit import since as decisions_since
+    from bot.approvals.audit import parse_since
+    from bot.approvals.audit import since as decisions_since
 
     for decision in decisions_since(_runtime().connection, parse_since(since), limit):
         click.echo(decision.model_dump_json(exclude_none=True) if as_json else _audit_line(decision))

@@ -41,15 +41,16 @@ from agent.events import (
 from agent.loop import approval_request, describe_call
 from agent.model import Model
 from agent.thread import FINAL, Status, Thread, fork
-from bot import logs, outbox, tracing
+from bot import logs, tracing
 from bot.agents import load_registry
-from bot.decisions import checked
-from bot.grants import Grants, live_key
+from bot.approvals.decisions import checked
+from bot.approvals.grants import Grants, live_key
+from bot.delivery import outbox
+from bot.delivery.outbound import outbound_channels
 from bot.metrics.observe import delivering, recorded
-from bot.outbound import outbound_channels
-from bot.round_trips import Along, together
 from bot.settings import Settings
-from bot.store import Appended, RequirementGone, Store, ThreadExists, ThreadNotFound, key
+from bot.state.round_trips import Along, together
+from bot.state.store import Appended, RequirementGone, Store, ThreadExists, ThreadNotFound, key
 from channels.gateway import ROUTE, Conflict, Outbound
 from channels.request_text import check_request_text
 
@@ -139,7 +140,7 @@ class Runtime:
             # handed a pipeline, it makes them one.
             with self.connection.pipeline() as pipe:
                 self.queue.enqueue(
-                    "bot.worker.advance_job",
+                    "bot.work.worker.advance_job",
                     thread_id,
                     job_id=job_id,
                     retry=ADVANCE_RETRY,
@@ -205,7 +206,7 @@ class Runtime:
     ) -> tuple[Appended, HumanResponse | None]:
         """Approve ``request`` under a live grant that covers it, if there is one: the thread
         after that and the approving response (``appended`` and None if not). The append
-        requires the grant's live key, so a revocation racing it wins (``bot.grants``)."""
+        requires the grant's live key, so a revocation racing it wins (``bot.approvals.grants``)."""
         thread, now = appended.thread, self.clock()
         grant = self.grants.covering(thread, request, now)
         if grant is None or request.call is None:
@@ -268,7 +269,7 @@ class Runtime:
 
     def queue_delivery(self, thread_id: str, event_id: str) -> None:
         self.outbound_queue.enqueue(
-            "bot.worker.deliver_job",
+            "bot.work.worker.deliver_job",
             thread_id,
             event_id,
             retry=outbox.DELIVERY_RETRY,
@@ -397,7 +398,7 @@ class Runtime:
         stored, and every other one is checked again against the log with that answer in it
         and refused naming it. ``digest`` binds an approval to the arguments the person saw
         (without it, to the arguments as they stand); ``arguments`` approves edited ones;
-        ``standing`` gives a standing approval along with it (``bot.decisions``)."""
+        ``standing`` gives a standing approval along with it (``bot.approvals.decisions``)."""
         thread = self.store.load(thread_id)
         spec = self.agents.get(thread.agent)
         answer_given = HumanResponse(

@@ -3,7 +3,7 @@
 Channels know nothing of Redis or RQ: inbound, they hand verified, normalized
 events to a ``Gateway``; outbound, they implement ``Outbound`` to put an agent's
 message or a human request into their native form. ``bot.runtime.Runtime`` is the
-``Gateway``; ``bot.outbox`` calls each channel's ``Outbound``.
+``Gateway``; ``bot.delivery.outbox`` calls each channel's ``Outbound``.
 """
 
 from __future__ import annotations

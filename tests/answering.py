@@ -1,7 +1,7 @@
 """Advancing a thread in-process with the caller's work done in-process too.
 
 A worker never waits on the model: it records a request and lets go, and a caller process
-answers it (``bot.caller``). Tests that run a thread in-process up to a human or to its end
+answers it (``bot.model.caller``). Tests that run a thread in-process up to a human or to its end
 alternate the two here, with the real caller code answering against the runtime's model.
 """
 
@@ -11,9 +11,9 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from agent.thread import Thread
-from bot.caller import Caller
+from bot.model.caller import Caller
 from bot.runtime import Runtime
-from bot.worker import advance_thread
+from bot.work.worker import advance_thread
 
 
 def advance_and_answer(rt: Runtime, thread_id: str) -> Thread | None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from agent.tools import READ_ONLY, Policy
-from bot.agent_files import AgentFileError, load_agent
 from bot.agents import BUNDLED
+from bot.agents.files import AgentFileError, load_agent
 from bot.settings import Settings
 
 GOOD = """\

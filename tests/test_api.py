@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.api_tokens import ApiTokens
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.web import create_app
+from bot.web.api_tokens import ApiTokens
+from bot.web.app import create_app
 from channels.request_text import BLANK_REQUEST
 from tests.services import Workers, serve, wait_for
 

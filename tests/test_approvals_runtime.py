@@ -14,9 +14,9 @@ from agent.events import HumanRequest, Origin, ProposedCall, Trigger, new_id
 from agent.loop import approval_request
 from agent.thread import Thread
 from agent.tools import Policy
-from bot.api_tokens import ApiTokens
 from bot.runtime import Runtime
-from bot.web import create_app
+from bot.web.api_tokens import ApiTokens
+from bot.web.app import create_app
 from channels.gateway import Conflict, NotAllowed
 from tests.kernel_helpers import CountingTool, Launch, make_spec
 from tests.services import serve

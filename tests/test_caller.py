@@ -13,12 +13,12 @@ import pytest
 from agent.events import Error, ModelDecided, ModelRequested
 from agent.model import ModelCall, ModelRequest
 from agent.thread import Status, Thread
-from bot import model_queue
-from bot.caller import Caller
-from bot.rate_limit import RateLimit
+from bot.model import queue as model_queue
+from bot.model.caller import Caller
+from bot.model.rate_limit import RateLimit
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.worker import advance_thread
+from bot.work.worker import advance_thread
 from tests.answering import advance_and_answer
 from tests.fake_anthropic import FakeAnthropic, Reply, error_reply, tool_use_reply
 from tests.services import OUTERLOOP_CALLER, Workers, wait_for

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.thread import Status
-from bot.thread_list import STATUSES
+from bot.commands.thread_list import STATUSES
 from channels.request_text import BLANK_REQUEST
 from tests.services import free_port
 from tests.test_cli import outerloop, work_in_bursts

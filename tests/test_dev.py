@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.dev import PARTS
+from bot.commands.dev import PARTS
 from tests.metrics_helpers import scrape, value
 from tests.services import REPO, free_port, wait_for
 from tests.test_cli import outerloop

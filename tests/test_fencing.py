@@ -15,11 +15,11 @@ import redis
 
 from agent.events import AgentMessage, Origin, ToolCall, ToolResult, Trigger
 from agent.thread import Status
-from bot import liveness
-from bot.liveness import Holder
-from bot.lock import ThreadLock
 from bot.runtime import Runtime
-from bot.store import LockLost, Store, key
+from bot.state import liveness
+from bot.state.liveness import Holder
+from bot.state.lock import ThreadLock
+from bot.state.store import LockLost, Store, key
 from tests.answering import advance_and_answer
 from tests.services import RedisServer, wait_for
 

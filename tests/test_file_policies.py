@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.tools import Policy
-from bot.agent_files import AgentFileError, load_agent
+from bot.agents.files import AgentFileError, load_agent
 from bot.mcp import McpToolset
 from bot.runtime import Runtime
 from bot.settings import Settings

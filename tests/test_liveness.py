@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from bot import liveness
-from bot.liveness import Holder
+from bot.state import liveness
+from bot.state.liveness import Holder
 
 
 def _in_a_fork(work: Callable[[], str]) -> str:

@@ -9,10 +9,10 @@ import redis
 from prometheus_client import REGISTRY
 
 from agent.events import HumanRequest
-from bot import model_queue
 from bot.metrics.exposition import render
+from bot.model import queue as model_queue
 from bot.runtime import Runtime
-from bot.store import key
+from bot.state.store import key
 from tests.answering import advance_and_answer
 from tests.metrics_helpers import parse, value
 from tests.services import free_port

@@ -18,10 +18,10 @@ import pytest
 from agent.events import RequestExpired, ToolCall
 from agent.expiry import expire
 from agent.thread import Status, Thread
+from bot.commands.timeline import timeline
 from bot.runtime import Runtime
-from bot.scheduler import Scheduler
 from bot.settings import Settings
-from bot.timeline import timeline
+from bot.work.scheduler import Scheduler
 from channels.gateway import NotAllowed
 from tests.answering import advance_and_answer
 from tests.channel_helpers import RecordingChannel, run_deliveries, said

@@ -17,9 +17,9 @@ import redis
 from agent.definition import UnknownAgent
 from agent.events import Origin, Trigger
 from bot.runtime import Runtime
-from bot.scheduler import RedisCursors, Scheduler
 from bot.settings import Settings
-from bot.store import key
+from bot.state.store import key
+from bot.work.scheduler import RedisCursors, Scheduler
 from channels.config import ConfigError
 from channels.cron import Schedule, load_schedules
 from tests.services import Workers, cli_args, wait_for

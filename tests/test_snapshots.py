@@ -22,8 +22,8 @@ from agent.events import (
     new_id,
 )
 from agent.thread import Thread, replay
-from bot.snapshots import SNAPSHOT_EVERY
-from bot.store import Store, key
+from bot.state.snapshots import SNAPSHOT_EVERY
+from bot.state.store import Store, key
 from tests.strategies import event_sequences
 
 AGENT = "deploy"

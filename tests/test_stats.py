@@ -9,9 +9,9 @@ import pytest
 
 from agent.events import Usage, utcnow
 from agent.model import ModelCall, ModelRequest
-from bot.expiry import expire_due
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.work.expiry import expire_due
 from tests.agents import RUNNING_KEY
 from tests.answering import advance_and_answer
 from tests.test_cli import outerloop

@@ -9,7 +9,7 @@ import redis
 
 from agent.events import AgentMessage, Cancelled, Origin, Trigger
 from agent.thread import Status
-from bot.store import Store, ThreadExists, ThreadNotFound
+from bot.state.store import Store, ThreadExists, ThreadNotFound
 from tests.services import RedisServer
 
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from agent.events import Cancelled, HumanRequest
 from agent.thread import Status
-from bot.recovery import recover_stalled
 from bot.runtime import Runtime
-from bot.scheduler import Scheduler
-from bot.store import Store, key
+from bot.state.store import Store, key
+from bot.work.recovery import recover_stalled
+from bot.work.scheduler import Scheduler
 from tests.channel_helpers import RecordingChannel, run_deliveries, said
 
 

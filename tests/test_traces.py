@@ -28,7 +28,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.tracing.setup import new_provider
 from bot.tracing.spans import thread_ids
-from bot.worker import advance_thread
+from bot.work.worker import advance_thread
 from tests.answering import advance_and_answer
 from tests.channel_helpers import run_deliveries
 from tests.fake_anthropic import FakeAnthropic, Reply, message, tool_use_block, tool_use_reply

@@ -10,11 +10,11 @@ import pytest
 
 from agent.events import Forked, ModelDecided, Usage
 from agent.thread import Status, replay
-from bot.prices import load_prices
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.usage import cost_text, spent
-from bot.web import create_app
+from bot.usage.prices import load_prices
+from bot.usage.tokens import cost_text, spent
+from bot.web.app import create_app
 from channels.config import ConfigError
 from tests.fake_anthropic import FakeAnthropic, tool_use_reply
 from tests.services import Workers, serve, wait_for

@@ -18,8 +18,8 @@ import pytest
 from agent.definition import UnknownAgent
 from agent.events import Origin, Trigger
 from bot.runtime import Runtime
-from bot.scheduler import Scheduler
-from bot.web import create_app
+from bot.web.app import create_app
+from bot.work.scheduler import Scheduler
 from channels.config import ConfigError
 from channels.cron import load_schedules
 from channels.webhook import load_webhooks, signature

@@ -13,7 +13,7 @@ from agent.thread import Status, Thread
 from bot.agents.deploy import HERE as DEPLOY
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.worker import prepare
+from bot.work.worker import prepare
 from tests.agents import NOTES_KEY
 from tests.answering import advance_and_answer
 from tests.services import Workers, cli_args, wait_for
@@ -42,8 +42,8 @@ def test_a_thread_advances_in_process_to_an_approval_and_then_to_done(
 
 
 def test_a_busy_thread_is_left_to_its_holder_who_runs_again(runtime: Runtime) -> None:
-    from bot.liveness import Holder
-    from bot.lock import ThreadLock
+    from bot.state.liveness import Holder
+    from bot.state.lock import ThreadLock
 
     thread_id = runtime.launch("notes", "first").thread.id
     holder = ThreadLock(runtime.connection, thread_id, Holder.here(), ttl=5)

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from agent.definition import Registry
-from bot.agent_files import load_agent, load_agents_dir
+from bot.agents.files import load_agent, load_agents_dir
+from bot.agents.tool_refs import resolve
 from bot.settings import Settings
-from bot.tool_refs import resolve
 
 BUNDLED = Path(__file__).parent
 """The bundled agents' folders, in the same file form as a deployment's own."""

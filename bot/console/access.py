@@ -14,9 +14,9 @@ from datetime import datetime
 from agent.approvals import excluded, may_answer
 from agent.events import HumanRequest, HumanResponse
 from agent.thread import Status, Thread
+from bot.commands.timeline import describe
 from bot.settings import Settings
-from bot.store import Store, ThreadNotFound
-from bot.timeline import describe
+from bot.state.store import Store, ThreadNotFound
 
 SCAN_LIMIT = 500
 """Threads one list page looks through at most when it filters by channel or text."""

@@ -10,7 +10,7 @@ from jinja2 import Environment
 
 from agent.events import Event
 from agent.loop import describe_call
-from bot.timeline import describe
+from bot.commands.timeline import describe
 from channels.argument_form import choice_value
 
 FOLD_CHARS = 600

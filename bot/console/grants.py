@@ -7,10 +7,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from bot.approvals.grants import GrantNotFound
 from bot.console import access
 from bot.console.app import checked_form, console_of, person_of
-from bot.grants import GrantNotFound
-from bot.store import ThreadNotFound
+from bot.state.store import ThreadNotFound
 
 router = APIRouter(prefix="/console/grants", include_in_schema=False)
 

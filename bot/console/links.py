@@ -18,10 +18,10 @@ from urllib.parse import urlencode
 import redis
 import structlog
 
-from bot.api_tokens import InvalidPerson, person_of
-from bot.outbound import email_outbound
+from bot.delivery.outbound import email_outbound
 from bot.settings import Settings
-from bot.store import key
+from bot.state.store import key
+from bot.web.api_tokens import InvalidPerson, person_of
 from channels.email.compose import Composed, Copy
 
 log = structlog.get_logger(__name__)

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from agent.thread import Status
 from bot.console import access
 from bot.console.app import console_of, person_of
-from bot.store import Store, ThreadNotFound
+from bot.state.store import Store, ThreadNotFound
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/console/live", include_in_schema=False)

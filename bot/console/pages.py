@@ -16,8 +16,8 @@ from bot.console import access
 from bot.console.app import Console, checked_form, console_of, person_of
 from bot.console.approval import approval_of, field_problems, read_edit
 from bot.console.sessions import Session
-from bot.errors import short
-from bot.store import Appended, ThreadNotFound
+from bot.state.store import Appended, ThreadNotFound
+from bot.web.errors import short
 from channels.gateway import Conflict, NotAllowed
 
 log = structlog.get_logger(__name__)

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.settings import Settings
-from bot.store import key
+from bot.state.store import key
 
 COOKIE = "outerloop_session"
 SESSION_TTL = 12 * 3600

@@ -24,7 +24,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from bot.settings import Settings
-from bot.store import key
+from bot.state.store import key
 
 log = structlog.get_logger(__name__)
 

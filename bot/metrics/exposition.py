@@ -20,10 +20,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 import bot.metrics.instruments  # noqa: F401  (every metric exists, at zero, from the first scrape)
-from bot.identity import authenticate
 from bot.metrics.multiproc import directory
 from bot.metrics.redis_state import RedisState
 from bot.runtime import Runtime
+from bot.web.identity import authenticate
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
 

@@ -16,9 +16,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from agent.thread import Status
-from bot import model_queue, outbox
+from bot.delivery import outbox
+from bot.model import queue as model_queue
 from bot.runtime import QUEUE
-from bot.store import key
+from bot.state.store import key
 
 log = structlog.get_logger(__name__)
 

@@ -41,7 +41,7 @@ from agent.definition import AgentSpec
 from agent.events import Error, Event, HumanResponse, ModelDecided, ToolCall, ToolResult
 from agent.loop import Record
 from agent.thread import Thread
-from bot.models import provider_and_model
+from bot.model.choice import provider_and_model
 from bot.settings import Settings
 
 Observe = Callable[[Record], Record]

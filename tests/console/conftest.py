@@ -10,7 +10,7 @@ import pytest
 
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.web import create_app
+from bot.web.app import create_app
 from tests.answering import advance_and_answer
 from tests.console.helpers import sign_in
 from tests.file_agents import shipper

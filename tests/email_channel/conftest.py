@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.doors.smtp import inbox_server
 from bot.runtime import Runtime
-from bot.smtp import inbox_server
 from channels.email.server import InboxServer
 from tests.email_channel.servers import Relay
 from tests.services import free_port

@@ -15,8 +15,8 @@ from structlog.testing import capture_logs
 
 from agent.events import HumanResponse
 from agent.thread import Status
+from bot.doors.smtp import inbox_config
 from bot.runtime import Runtime
-from bot.smtp import inbox_config
 from channels.email.addresses import REDACTED, redacted, split_tag
 from channels.email.inbound import Inbox
 from channels.email.server import InboxServer, ListenConfig

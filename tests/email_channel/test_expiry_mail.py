@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from agent.thread import Status
-from bot.expiry import expire_due
 from bot.runtime import Runtime
+from bot.work.expiry import expire_due
 from channels.email.addresses import split_tag
 from channels.email.server import InboxServer
 from tests.channel_helpers import run_deliveries

@@ -15,8 +15,8 @@ import redis
 from structlog.testing import capture_logs
 
 from agent.events import Trigger
+from bot.doors.smtp import inbox_config
 from bot.runtime import Runtime
-from bot.smtp import inbox_config
 from channels.email.addresses import route
 from channels.email.inbound import Inbox
 from channels.email.server import InboxConfigError, InboxServer, ListenConfig

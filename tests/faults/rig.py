@@ -21,7 +21,7 @@ import httpx
 from agent.events import Origin
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.web import create_app
+from bot.web.app import create_app
 from tests.fake_slack import BOT_TOKEN, FakeSlack
 from tests.faults.approver import JSON, Approver, fetch
 from tests.faults.effects import Executions

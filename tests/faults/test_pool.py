@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import signal
 
-from bot.pool import worker_name
-from bot.store import key
+from bot.state.store import key
+from bot.work.pool import worker_name
 from tests.faults.faults import kill_child_running
 from tests.faults.rig import Rig
 from tests.faults.scenario import deploying

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from rq.job import Job
 
 from agent.thread import Status
-from bot.scheduler import Scheduler
+from bot.work.scheduler import Scheduler
 from tests.faults.rig import Rig
 from tests.services import wait_for
 
@@ -21,7 +21,7 @@ def queued_per_thread(system: Rig) -> Counter[str]:
     queue = system.runtime.queue
     jobs = Job.fetch_many(queue.get_job_ids(), connection=system.runtime.connection)
     return Counter(
-        str(job.args[0]) for job in jobs if job is not None and job.func_name == "bot.worker.advance_job"
+        str(job.args[0]) for job in jobs if job is not None and job.func_name == "bot.work.worker.advance_job"
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from bot.runtime import Runtime
-from bot.web import create_app
+from bot.web.app import create_app
 from tests.fake_slack import BOT_TOKEN, FakeSlack
 from tests.hostile.processes import WebProcess
 from tests.services import serve

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bot.runtime import Runtime
-from bot.web import create_app
+from bot.web.app import create_app
 from channels.webhook import signature as webhook_signature
 from tests.hostile.conftest import HOOK_SECRET, TOKEN, LogWatch
 from tests.hostile.processes import WebProcess

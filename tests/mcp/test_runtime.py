@@ -8,9 +8,9 @@ import pytest
 
 from agent.events import Failed
 from agent.thread import Status
+from bot.commands.timeline import timeline
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.timeline import timeline
 from tests.answering import advance_and_answer
 from tests.mcp.conftest import AgentFolder
 

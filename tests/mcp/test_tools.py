@@ -17,7 +17,7 @@ from agent.model import ModelCall
 from agent.scripted_model import SequenceModel
 from agent.thread import Status, Thread, reduce
 from agent.tools import NEEDS_APPROVAL, READ_ONLY, InvalidArguments, Policy
-from bot.agent_files import load_agent
+from bot.agents.files import load_agent
 from bot.mcp import McpError, McpToolset, ServerConfig
 from bot.settings import Settings
 from tests.mcp.conftest import AgentFolder

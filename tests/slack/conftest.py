@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from bot.runtime import Runtime
-from bot.web import create_app
+from bot.web.app import create_app
 from tests.fake_slack import BOT_TOKEN, FakeSlack
 from tests.services import serve
 from tests.slack.signed import ALICE, BOB, OPS, SIGNING_SECRET, SignedSlack

@@ -15,7 +15,7 @@ from agent.approvals import call_digest
 from agent.events import HumanResponse
 from agent.thread import Status
 from agent.tools import Policy
-from bot import outbox
+from bot.delivery import outbox
 from bot.runtime import Runtime
 from channels.slack.editor import EDIT_VIEW, SCOPE
 from tests.fake_slack import FakeSlack

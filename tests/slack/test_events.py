@@ -12,10 +12,10 @@ import pytest
 from agent.definition import UnknownAgent
 from agent.events import HumanRequest, HumanResponse, Trigger
 from agent.thread import Thread
+from bot.doors.slack import SlackUnavailable
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.slack import SlackUnavailable
-from bot.web import create_app
+from bot.web.app import create_app
 from channels.request_text import BLANK_REQUEST
 from channels.slack.inbound import route_key
 from tests.fake_slack import BOT_ID, BOT_USER, TEAM, FakeSlack, error

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import channels.slack
-from bot.slack import EVENTS_PATH
+from bot.doors.slack import EVENTS_PATH
 
 MANIFEST = Path(channels.slack.__file__).parent / "manifest.json"
 

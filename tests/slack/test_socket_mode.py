@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from agent.events import HumanResponse, Trigger
+from bot.doors.slack import socket_mode
 from bot.runtime import Runtime
-from bot.slack import socket_mode
 from channels.slack.blocks import APPROVE
 from channels.slack.inbound import route_key
 from tests.answering import advance_and_answer

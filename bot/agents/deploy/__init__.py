@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from agent.definition import AgentSpec
 from agent.events import Expiry
 from agent.tools import Handler
-from bot.agent_files import load_agent
+from bot.agents.files import load_agent
 from bot.settings import Settings
 
 HERE = Path(__file__).parent

@@ -1,0 +1,1 @@
+"""Who may answer and what was decided: decision checks, standing grants, the audit trail."""

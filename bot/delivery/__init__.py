@@ -1,0 +1,1 @@
+"""Showing people what they must see: the outbox and each channel's outbound side."""

@@ -1,0 +1,1 @@
+"""What agents use and cost: tokens per thread, the price table, ``outerloop stats``."""

@@ -1,0 +1,1 @@
+"""The web app: the threads API, health, errors and limits, who is calling."""
