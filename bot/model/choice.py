@@ -27,7 +27,7 @@ def model_for(agent: AgentSpec, settings: Settings) -> AsyncModel:
         chosen = agent.model
         return AsyncAnthropicModel(
             api_key=settings.anthropic_api_key,
-            model=chosen.name or settings.outerloop_model,
+            model=answering_model(agent, settings),
             base_url=settings.anthropic_base_url,
             max_tokens=chosen.max_tokens or DEFAULT_MAX_TOKENS,
             sampling=chosen.sampling,
@@ -54,11 +54,18 @@ def check_model(agent: AgentSpec, settings: Settings) -> None:
         raise NoModel(f"agent {agent.name} cannot run: its script {agent.script} does not exist")
 
 
+def answering_model(agent: AgentSpec, settings: Settings) -> str:
+    """The model ``model_for`` asks for ``agent``: its own, else the configured one; ``scripted``
+    without an API key."""
+    if settings.anthropic_api_key:
+        return agent.model.name or settings.outerloop_model
+    return "scripted"
+
+
 def provider_and_model(agent: AgentSpec, settings: Settings) -> tuple[str, str]:
     """Who answers ``agent`` and with which model (``model_for``), as traces name them."""
-    if settings.anthropic_api_key:
-        return "anthropic", agent.model.name or settings.outerloop_model
-    return "outerloop.scripted", "scripted"
+    provider = "anthropic" if settings.anthropic_api_key else "outerloop.scripted"
+    return provider, answering_model(agent, settings)
 
 
 def model_name(settings: Settings) -> str:
