@@ -1,8 +1,9 @@
 """The agent loop: ask the model for one step, then let plain code decide (factor 8).
 
 Asking is two events: ``model_requested``, then ``model_decided`` (``agent.asking``); in the
-runtime a caller process records the second while no worker holds the thread, and the
-worker's next step acts on it.
+runtime a caller process records the second while no worker holds the thread. A step that
+runs nothing (``next_without_running``) may be taken by whoever recorded the event before it;
+the others, running a tool above all, are a worker's.
 
 ``advance`` owns control flow. Every event it makes goes through ``record``, which
 the runtime implements as "persist, then fold", so a crash at any point leaves a
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -41,6 +43,7 @@ from agent.tools import NEEDS_APPROVAL, DoneForNow, InvalidArguments, RequestHum
 
 Record = Callable[[Event], Thread]
 """Persist an event and return the thread with it folded in."""
+E = TypeVar("E", bound=Event)
 Check = Callable[[], None]
 """Raise if this process may no longer advance the thread (the runtime's lock was lost);
 called before every step, so before every model call and tool run."""
@@ -60,6 +63,8 @@ class AskHuman:
 @dataclass(frozen=True)
 class Finish:
     message: str
+    basis: int
+    """How many events the model saw when it decided to finish."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ def judge(decided: ModelDecided, agent: AgentSpec) -> Decision:
     if isinstance(arguments, RequestHumanInput):
         return AskHuman(arguments.question)
     if isinstance(arguments, DoneForNow):
-        return Finish(arguments.message)
+        return Finish(arguments.message, decided.basis)
     return UseTool(tool, arguments)
 
 
@@ -134,18 +139,51 @@ def step(
         thread = _ask(thread, agent, model, record)
         if thread.decided is None:  # a caller answers, or the model failed
             return thread
-    match judge(thread.decided, agent):
-        case Finish(message):
-            return record(Done(message=message, basis=thread.decided.basis))
-        case AskHuman(question):
-            return record(_question(agent, question))
-        case UseTool(tool, arguments) if tool.policy.needs_approval:
-            call = ProposedCall(call_id=new_id(), tool=tool.name, arguments=arguments.model_dump(mode="json"))
-            return record(approval_request(agent, tool, call, f"Approve {describe_call(call)}?", thread))
+    decision = judge(thread.decided, agent)
+    if (event := acting(decision, thread, agent)) is not None:
+        return record(event)
+    match decision:
         case UseTool(tool, arguments):
             return _run(tool, arguments, new_id(), agent, record)
         case Invalid(error):
             return _escalate_if_stuck(record(error), agent, record)
+    raise AssertionError(f"{decision!r} is acted on by a single event")
+
+
+def acting(decision: Decision, thread: Thread, agent: AgentSpec) -> Done | HumanRequest | None:
+    """The one event that acts on ``decision`` when acting runs nothing: finishing, asking a
+    person, asking approval for a call. None when it runs a tool now, or records an invalid
+    decision's error and maybe escalates: those steps are ``step``'s own."""
+    match decision:
+        case Finish(message, basis):
+            return Done(message=message, basis=basis)
+        case AskHuman(question):
+            return _question(agent, question)
+        case UseTool(tool, arguments) if tool.policy.needs_approval:
+            call = ProposedCall(call_id=new_id(), tool=tool.name, arguments=arguments.model_dump(mode="json"))
+            return approval_request(agent, tool, call, f"Approve {describe_call(call)}?", thread)
+    return None
+
+
+def next_without_running(thread: Thread, agent: AgentSpec, clock: Clock = utcnow) -> Event | None:
+    """The event of ``thread``'s next step if that step runs nothing: a model request, or acting
+    on the model's decision to finish, to ask a person or to ask approval (``acting``), its
+    deadline stamped. None when the step runs something (a tool, prefetch hooks, a listing of
+    tools from a server), records an invalid decision's error, escalates errors to a person,
+    or there is no step to take. Whoever recorded the event that woke the thread may take such
+    a step at once instead of waking a worker for it (the runtime does, ``Runtime.step_here``)."""
+    if not thread.runnable or thread.open_call is not None or thread.approved is not None or agent.toolsets:
+        return None
+    decided = thread.decided
+    if decided is not None:
+        event = acting(judge(decided, agent), thread, agent)
+        return None if event is None else _stamped(event, clock)
+    last = thread.events[-1]
+    if isinstance(last, Error) and thread.consecutive_errors >= agent.error_limit:
+        return None
+    if isinstance(last, Trigger) and agent.prefetch:
+        return None
+    return request_for(thread, agent)
 
 
 def _ask(thread: Thread, agent: AgentSpec, model: Model | None, record: Record) -> Thread:
@@ -198,12 +236,13 @@ def _stamping_deadlines(record: Record, clock: Clock) -> Record:
     The one place the loop reads a clock, so requests are made without one and ``reduce``
     never needs one."""
 
-    def stamped(event: Event) -> Thread:
-        if isinstance(event, HumanRequest) and event.expires_at is None and event.expiry is not None:
-            event = event.model_copy(update={"expires_at": deadline(event.expiry, clock())})
-        return record(event)
+    return lambda event: record(_stamped(event, clock))
 
-    return stamped
+
+def _stamped(event: E, clock: Clock) -> E:
+    if isinstance(event, HumanRequest) and event.expires_at is None and event.expiry is not None:
+        return event.model_copy(update={"expires_at": deadline(event.expiry, clock())})
+    return event
 
 
 def _run(tool: Tool, arguments: BaseModel, call_id: str, agent: AgentSpec, record: Record) -> Thread:

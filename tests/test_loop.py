@@ -9,8 +9,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.events import Context, Error, Event, HumanRequest, HumanResponse, ToolCall, ToolResult
-from agent.loop import advance
+from agent.asking import decision, request_for
+from agent.definition import AgentSpec
+from agent.events import (
+    Context,
+    Error,
+    Event,
+    HumanRequest,
+    HumanResponse,
+    ModelRequested,
+    Paused,
+    ToolCall,
+    ToolResult,
+)
+from agent.loop import advance, next_without_running, step
 from agent.model import ModelCall, ModelError, ModelOutputInvalid, ModelRequest, ModelUnavailable
 from agent.scripted_model import SequenceModel
 from agent.thread import Status, Thread, reduce
@@ -351,3 +363,55 @@ def test_record_receives_every_event_in_order(
         "model_decided",
         "human_request",
     ]
+
+
+def decided_on(thread: Thread, spec: AgentSpec, call: ModelCall) -> Thread:
+    """``thread`` after a request for its next step and the model's answer ``call``."""
+    requested = request_for(thread, spec)
+    return reduce(reduce(thread, requested), decision(requested, call, 0.0))
+
+
+@pytest.mark.parametrize(
+    ("call", "taken"),
+    [
+        (ModelCall("done_for_now", {"message": "ok"}), "done"),
+        (ModelCall("request_human_input", {"question": "Which target?"}), "human_request"),
+        (ModelCall("launch", {"target": "alpha"}), "human_request"),
+        (ModelCall("lookup", {"query": "x"}), None),
+        (ModelCall("launch", {"target": "gamma"}), None),
+    ],
+)
+def test_a_step_that_runs_nothing_is_the_event_the_loop_records_and_nothing_else_is(
+    tmp_path: Path, lookup: CountingTool, launch: CountingTool, call: ModelCall, taken: str | None
+) -> None:
+    spec = make_spec(tmp_path, lookup, launch)
+    thread = decided_on(started(), spec, call)
+    recorded: list[Event] = []
+
+    def record(event: Event) -> Thread:
+        recorded.append(event)
+        return reduce(thread, event)
+
+    event = next_without_running(thread, spec)
+    step(thread, spec, None, record)
+    if taken is None:  # a tool ran, or an invalid decision's error was recorded: a worker's step
+        assert event is None and (lookup.calls or recorded[0].type == "error")
+        return
+    assert event is not None and event.type == recorded[0].type == taken and len(recorded) == 1
+    assert not lookup.calls and not launch.calls
+    if isinstance(event, HumanRequest) and event.call is not None:
+        assert isinstance(recorded[0], HumanRequest) and recorded[0].call is not None
+        assert (event.call.tool, event.call.arguments) == (recorded[0].call.tool, recorded[0].call.arguments)
+
+
+def test_the_first_request_runs_nothing_unless_prefetch_hooks_or_an_escalation_come_first(
+    tmp_path: Path, flaky: CountingTool
+) -> None:
+    plain = make_spec(tmp_path, flaky)
+    assert isinstance(next_without_running(started(), plain), ModelRequested)
+    assert next_without_running(started(), make_spec(tmp_path, flaky, prefetch=(on_call,))) is None
+    stuck = started()
+    for _ in range(plain.error_limit):
+        stuck = reduce(stuck, Error(source="tool", tool="flaky", message="disk full"))
+    assert next_without_running(stuck, plain) is None, "the loop asks a human: a worker's step"
+    assert next_without_running(reduce(started(), Paused(by=APPROVER)), plain) is None
