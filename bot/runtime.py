@@ -18,7 +18,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from agent.approvals import Standing, call_digest
-from agent.definition import Registry
+from agent.definition import AgentCannotRun, AgentSpec, Registry, UnknownAgent
 from agent.events import (
     Cancelled,
     Clock,
@@ -38,7 +38,7 @@ from agent.events import (
     new_id,
     utcnow,
 )
-from agent.loop import approval_request, describe_call
+from agent.loop import approval_request, describe_call, next_without_running
 from agent.model import Model
 from agent.thread import FINAL, Status, Thread, fork
 from bot import logs, tracing
@@ -47,10 +47,21 @@ from bot.approvals.decisions import checked
 from bot.approvals.grants import Grants, live_key
 from bot.delivery import outbox
 from bot.delivery.outbound import outbound_channels
-from bot.metrics.observe import delivering, recorded
+from bot.metrics.observe import delivering, recorded, steps
+from bot.model import queue as model_queue
+from bot.model.choice import check_model
 from bot.settings import Settings
 from bot.state.round_trips import Along, together
-from bot.state.store import Appended, RequirementGone, Store, ThreadExists, ThreadNotFound, key
+from bot.state.store import (
+    UNLOCKED,
+    Appended,
+    LockLost,
+    RequirementGone,
+    Store,
+    ThreadExists,
+    ThreadNotFound,
+    key,
+)
 from channels.gateway import ROUTE, Conflict, Outbound
 from channels.request_text import check_request_text
 
@@ -186,7 +197,67 @@ class Runtime:
         is queued only after that answer is stored, so it shows the call approved under the
         grant, never with buttons; until then only the outbox sweep could deliver it, and only
         once it has been owed for ``OUTERLOOP_DELIVERY_GRACE``."""
-        appended = self.store.append(thread, event, fence=fence)
+        return self._recorded(self.store.append(thread, event, fence=fence), event, fence)
+
+    def record_if_current(self, thread: Thread, event: Event, fence: str | None = None) -> Appended | None:
+        """``record`` as a compare-and-set: only if nothing was appended since ``thread`` was
+        loaded; None if something was. For an event decided on the thread exactly as it stands,
+        by a process that does not hold its lock (a caller's answer, ``step_here``)."""
+        appended = self.store.append_if_current(thread, event, fence=fence)
+        return None if appended is None else self._recorded(appended, event, fence)
+
+    def runnable_agent(self, name: str) -> AgentSpec:
+        """The agent named ``name``; raises ``UnknownAgent`` or ``AgentCannotRun`` (a missing
+        prompt file, tool server or model) naming what to fix."""
+        spec = self.agents.get(name)
+        check_model(spec, self.settings)
+        spec.ensure_runnable()
+        return spec
+
+    def step_here(self, thread: Thread) -> Thread:
+        """Take ``thread``'s next step in this process if it runs nothing: a model request, or
+        acting on a decision to finish, to ask a person or to ask approval
+        (``agent.loop.next_without_running``). Returns the thread after it, or ``thread`` if the
+        step is a worker's.
+
+        The step lands only on the thread exactly as it was read, and only while no worker
+        holds its lock (a compare-and-set that requires the lock free): for one event, what
+        holding the lock guarantees a worker. If the thread moved on, a worker takes the step."""
+        try:
+            spec = self.runnable_agent(thread.agent)
+        except (UnknownAgent, AgentCannotRun):
+            return thread  # a worker fails the thread, saying why
+        event = next_without_running(thread, spec, self.clock)
+        if event is None:
+            return thread
+
+        def record(event: Event) -> Thread:
+            appended = self.record_if_current(thread, event, fence=UNLOCKED)
+            if appended is None:
+                raise LockLost(f"thread {thread.id} moved on")
+            return appended.thread
+
+        with tracing.run(thread) as observe, steps(spec.name, lambda: None) as begin:
+            begin()
+            try:
+                stepped = observe(record)(event)
+            except LockLost:  # appended meanwhile, or held by a worker: its step now
+                log.info("step.left_to_worker", thread_id=thread.id, event_type=event.type)
+                return thread
+        log.info("event.recorded", thread_id=thread.id, event_type=event.type, status=stepped.status.value)
+        return stepped
+
+    def wake(self, thread: Thread) -> None:
+        """Get ``thread`` going after an event was recorded that may let it go on: its next step
+        here if that runs nothing (``step_here``), a worker for any other; a thread that waits
+        on the model is posted to the callers (again: a lost post is found this way too)."""
+        stepped = self.step_here(thread)
+        if stepped.deciding is not None:
+            model_queue.post(self.connection, thread.id)
+        elif stepped.runnable:
+            self.enqueue(thread.id)
+
+    def _recorded(self, appended: Appended, event: Event, fence: str | None) -> Appended:
         if not appended.applied:
             return appended
         if isinstance(event, HumanRequest) and event.kind == "approval":
@@ -318,7 +389,7 @@ class Runtime:
         """Persist an event, then wake the thread (invariant 3: persisted before acknowledged)."""
         appended = self.record(self.store.load(thread) if isinstance(thread, str) else thread, event)
         if appended.applied:
-            self.enqueue(appended.thread.id)
+            self.wake(appended.thread)
         log.info(
             "event.submitted",
             thread_id=appended.thread.id,
@@ -342,7 +413,7 @@ class Runtime:
         if appended.applied:
             with tracing.launched(thread_id, agent, trigger.origin.channel, trigger.at):
                 self.announce(appended.thread, trigger)
-                self.enqueue(thread_id)
+                self.wake(appended.thread)
             log.info("thread.launched", thread_id=thread_id, agent=agent, **context)
         return appended
 
@@ -425,7 +496,7 @@ class Runtime:
                 self.grants.add(response.gives, self.clock())
             tracing.responded(thread_id, thread.agent, response)
             self.announce(appended.thread, response)
-            self.enqueue(thread_id)
+            self.wake(appended.thread)
         log.info(
             "event.submitted",
             thread_id=thread_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from agent.events import Origin, Trigger, new_id
 from agent.thread import Thread
 from bot.model.caller import Caller
 from bot.runtime import Runtime
@@ -26,3 +27,13 @@ def advance_and_answer(rt: Runtime, thread_id: str) -> Thread | None:
             own_thread.submit(asyncio.run, Caller(rt).answer_waiting()).result()
         thread = advance_thread(rt, thread_id)
     return thread
+
+
+def queued(rt: Runtime, agent: str, text: str) -> str:
+    """A new thread whose first step is a worker's, queued for one: what launching an agent with
+    prefetch hooks does (a launch of any other agent asks the model itself)."""
+    thread = rt.store.create(
+        new_id(), agent, Trigger(text=text, origin=Origin(channel="api", sender="api"))
+    ).thread
+    rt.enqueue(thread.id)
+    return thread.id

@@ -85,7 +85,9 @@ def test_retries_that_run_out_become_one_model_error(
     thread = rt.load(thread_id)
     [error] = [e for e in thread.events if isinstance(e, Error)]
     assert error.source == "model" and "529: Overloaded" in error.message
-    assert thread.runnable and thread.consecutive_errors == 1, "the worker asks again"
+    assert thread.consecutive_errors == 1 and thread.deciding is not None, "the caller asks again"
+    assert thread.events[-1].type == "model_requested"
+    assert model_queue.is_waiting(rt.connection, thread_id), "back in the queue, for any caller"
     assert len(fake.requests) == 2
 
 

@@ -84,15 +84,18 @@ def test_a_stale_dev_redis_url_gives_one_line_saying_what_to_do(tmp_path: Path) 
 
 def test_log_lines_name_their_process_and_json_lines_carry_the_thread_id(env: dict[str, str]) -> None:
     thread_id = outerloop("launch", "deploy v1.0.0 to production", env=env).strip()
-    completed = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "worker", "--burst"],
-        env={**os.environ, **env, "OUTERLOOP_LOG_FORMAT": "json"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    lines = [json.loads(line) for line in completed.stderr.splitlines() if line.startswith("{")]
-    assert lines and all(line["process"] == "worker" for line in lines)
-    recorded = [line for line in lines if line["event"] == "event.recorded"]
-    assert recorded and all(line["thread_id"] == thread_id for line in recorded)
-    assert not any("Job OK" in line["event"] or "Successfully completed" in line["event"] for line in lines)
+    for process in ("caller", "worker"):  # the caller answers (list_tags), then a worker runs it
+        completed = subprocess.run(
+            [sys.executable, "-m", "bot.cli", process, "--burst"],
+            env={**os.environ, **env, "OUTERLOOP_LOG_FORMAT": "json"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        lines = [json.loads(line) for line in completed.stderr.splitlines() if line.startswith("{")]
+        assert lines and all(line["process"] == process for line in lines)
+        recorded = [line for line in lines if line["event"] == "event.recorded"]
+        assert recorded and all(line["thread_id"] == thread_id for line in recorded)
+        assert not any(
+            "Job OK" in line["event"] or "Successfully completed" in line["event"] for line in lines
+        )

@@ -104,7 +104,7 @@ def test_a_killed_horses_lock_is_taken_over_by_its_retried_job(runtime: Runtime)
 
 
 def test_an_open_call_whose_holder_is_alive_is_left_alone(runtime: Runtime) -> None:
-    thread = runtime.launch("deploy", "ship it").thread
+    thread = runtime.store.create("t-busy", "deploy", trigger("ship it")).thread  # no step taken yet
     busy = Holder("another-worker", 4242, "deploying")
     liveness.vouch(runtime.connection, busy.worker, busy.pid, ttl=30)
     call = ToolCall(call_id="c1", tool="deploy", arguments={"tag": "v1.1.0", "environment": "staging"})

@@ -10,10 +10,9 @@ from prometheus_client import REGISTRY
 
 from agent.events import HumanRequest
 from bot.metrics.exposition import render
-from bot.model import queue as model_queue
 from bot.runtime import Runtime
 from bot.state.store import key
-from tests.answering import advance_and_answer
+from tests.answering import advance_and_answer, queued
 from tests.metrics_helpers import parse, value
 from tests.services import free_port
 
@@ -28,18 +27,17 @@ def counted(name: str, **labels: str) -> float:
 
 def test_queue_depth_threads_and_waiting_requests_are_read_from_redis(runtime: Runtime) -> None:
     for text in ("first", "second"):
-        runtime.launch("notes", text)  # queued: no worker runs here
-    asking = runtime.launch("notes", "third").thread
-    runtime.connection.delete(key("queued", asking.id))  # its job is taken, as a worker would
-    model_queue.post(runtime.connection, asking.id)
-    waiting = runtime.launch("notes", "fourth").thread
+        queued(runtime, "notes", text)  # no worker runs here
+    runtime.launch("notes", "third")  # asks the model: posted to the callers
+    waiting = runtime.load(queued(runtime, "notes", "fourth"))
+    runtime.connection.delete(key("queued", waiting.id))  # its job is taken, as a worker would
     runtime.record(waiting, HumanRequest(request_id="r1", kind="question", text="which one?"))
     runtime.connection.hset(key("thread", waiting.id, "meta"), "updated_at", time.time() - WAITED)
 
     samples = parse(render(runtime.connection).decode())
 
     assert value(samples, "outerloop_redis_up") == 1
-    assert value(samples, "outerloop_queue_depth", queue="advance") == 4
+    assert value(samples, "outerloop_queue_depth", queue="advance") == 3
     assert value(samples, "outerloop_queue_depth", queue="deliver") == 0
     assert value(samples, "outerloop_threads", status="running") == 3
     assert value(samples, "outerloop_threads", status="awaiting_human") == 1

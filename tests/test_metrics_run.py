@@ -234,18 +234,21 @@ def test_processes_on_hosts_of_their_own_serve_their_metrics_on_the_metrics_port
                 reply("note", {"text": "n"}, usage(1)), reply("done_for_now", {"message": "ok"}, usage(2))
             )
             runtime.launch("notes", "write n down")
-            worker = wait_for(
-                lambda: _finished(f"http://127.0.0.1:{worker_port}"),
-                "the thread done, as the pool's port says",
+            # The caller records the last step (done_for_now runs nothing), so its port says so
+            answered = wait_for(
+                lambda: _finished(f"http://127.0.0.1:{caller_port}"),
+                "the thread done, as the caller's port says",
                 60,
             )
-            answered = _scraped(f"http://127.0.0.1:{caller_port}")
+            worker = _scraped(f"http://127.0.0.1:{worker_port}")
         finally:
             pool.stop_all()
             caller.stop_all()
 
-    assert answered is not None
-    assert value(worker, "outerloop_steps_total", agent="notes") == 4  # summed over the pool's processes
+    assert worker is not None
+    # The launch asked the model; the pool ran the note and asked again; the caller recorded done
+    assert value(worker, "outerloop_steps_total", agent="notes") == 2  # summed over the pool's processes
+    assert value(answered, "outerloop_steps_total", agent="notes") == 1
     assert value(worker, "outerloop_tool_calls_total", tool="note", outcome="ok") == 1
     assert value(worker, "outerloop_model_calls_total", agent="notes", model="claude-test") == 0
     assert value(answered, "outerloop_model_calls_total", agent="notes", model="claude-test") == 2

@@ -16,6 +16,7 @@ import redis
 
 from agent.definition import UnknownAgent
 from agent.events import Origin, Trigger
+from bot.model import queue as model_queue
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.state.store import key
@@ -68,7 +69,7 @@ def test_each_tick_launches_a_thread_that_reports_where_the_schedule_says(runtim
         channel="email", sender="schedule:mail", address={"to": "ops@example.com"}
     )
     assert {t.text for t in found.values()} == {"write the hourly report"}
-    assert runtime.queue.count == 2, "each new thread is queued for a worker"
+    assert model_queue.waiting(runtime.connection) == 2, "each new thread asks the model"
 
 
 def test_a_tick_two_schedulers_both_find_due_launches_one_thread(

@@ -112,9 +112,9 @@ def test_stats_reads_only_the_threads_started_since_and_says_what_since_wants(
     rt: Runtime, env: dict[str, str]
 ) -> None:
     rt.models["notes"] = Billed(
-        call("done_for_now", {"message": "ok"}, "claude-haiku-4-5", input_tokens=1_000_000),
+        *[call("done_for_now", {"message": "ok"}, "claude-haiku-4-5", input_tokens=1_000_000)] * 2
     )
-    old, new = (rt.launch("notes", "hi").thread.id for _ in range(2))
+    old, new = (rt.launch("notes", "hi").thread.id for _ in range(2))  # both ask the model at once
     advance_and_answer(rt, new)
     two_days_ago = rt.store.summary(old).created_at - 2 * 86400
     rt.connection.zadd("ol:threads", {old: two_days_ago})  # as if started two days ago

@@ -12,6 +12,7 @@ from bot.runtime import Runtime
 from bot.state.store import Store, key
 from bot.work.recovery import recover_stalled
 from bot.work.scheduler import Scheduler
+from tests.answering import queued
 from tests.channel_helpers import RecordingChannel, run_deliveries, said
 
 
@@ -20,16 +21,16 @@ def later(seconds: float) -> datetime:
 
 
 def test_sweeps_queue_at_most_one_job_per_thread_while_no_worker_runs(runtime: Runtime) -> None:
-    ids = [runtime.launch("notes", f"note {n}").thread.id for n in range(50)]
+    ids = [queued(runtime, "notes", f"note {n}") for n in range(50)]
     scheduler = Scheduler(runtime)
     for sweep in range(10):
         scheduler.tick(later(runtime.settings.lock_ttl * (sweep + 2)))
-    queued = [job.args[0] for job in runtime.queue.get_jobs()]
-    assert sorted(queued) == sorted(ids), "every thread has exactly one job"
+    jobs = [job.args[0] for job in runtime.queue.get_jobs()]
+    assert sorted(jobs) == sorted(ids), "every thread has exactly one job"
 
 
 def test_a_thread_whose_job_was_lost_is_queued_again(runtime: Runtime) -> None:
-    thread_id = runtime.launch("notes", "hello").thread.id
+    thread_id = queued(runtime, "notes", "hello")
     runtime.queue.empty()  # the job is gone; its marker still names it
     assert recover_stalled(runtime, time.time()) == [], "not quiet for a lock's lifetime yet"
     assert recover_stalled(runtime, time.time() + runtime.settings.lock_ttl + 1) == [thread_id]
@@ -89,7 +90,7 @@ def test_ended_threads_expire_after_the_retention_period(runtime: Runtime) -> No
 
 
 def test_a_thread_whose_job_was_taken_as_redis_went_away_is_queued_again(runtime: Runtime) -> None:
-    thread_id = runtime.launch("notes", "hello").thread.id
+    thread_id = queued(runtime, "notes", "hello")
     (job_id,) = runtime.queue.get_job_ids()
     # A worker popped the job and lost its connection before it could start it: the job is
     # still marked queued, but no queue holds it any more.

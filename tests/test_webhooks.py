@@ -17,6 +17,7 @@ import pytest
 
 from agent.definition import UnknownAgent
 from agent.events import Origin, Trigger
+from bot.model import queue as model_queue
 from bot.runtime import Runtime
 from bot.web.app import create_app
 from bot.work.scheduler import Scheduler
@@ -89,7 +90,7 @@ def test_a_signed_delivery_starts_a_thread_with_the_payload_in_its_prompt(
     assert trigger.text == "Release v1.2.0 requested by alice (first commit abc123)"
     assert trigger.origin == Origin(channel="webhook", sender="webhook:release", address={"delivery": "d-1"})
     assert trigger.key == "webhook:release:d-1"
-    assert runtime.queue.count == 1, "the thread is queued for a worker"
+    assert model_queue.waiting(runtime.connection) == 1, "the thread asks the model (a caller answers)"
 
 
 def test_a_webhook_with_report_to_reports_through_that_channel(web: httpx.Client, runtime: Runtime) -> None:
@@ -113,8 +114,8 @@ def test_a_replayed_delivery_has_one_effect_and_answers_with_the_same_thread(
     assert {r.json()["id"] for r in replays} == {first["id"]}
     assert all(r.json()["duplicate"] for r in replays)
     assert runtime.store.ids() == [first["id"]]
-    assert len(runtime.load(first["id"]).events) == 1
-    assert runtime.queue.count == 1
+    assert [e.type for e in runtime.load(first["id"]).events] == ["trigger", "model_requested"]
+    assert model_queue.waiting(runtime.connection) == 1
 
     again = web.post("/webhooks/release", content=BODY, headers=signed(BODY, delivery="d-2")).json()
     assert again["id"] != first["id"] and not again["duplicate"], "a new delivery id is a new delivery"

@@ -5,7 +5,9 @@ A worker never waits on a model: it records ``model_requested`` and lets go
 requests, renders each from the thread's log with the agent's own code, asks the model
 (``AsyncAnthropic``; a scripted model answers on the same path), records the answer as
 ``model_decided`` or a model ``error`` with a compare-and-set on the log, so a request is
-answered once, and wakes the thread.
+answered once. It takes the step after the answer itself when that step runs nothing (finish,
+ask a person, ask approval, ask the model again: ``Runtime.step_here``) and wakes a worker for
+any other (a tool to run).
 
 The account is protected by a concurrency limit per model and per agent (in this process)
 and a rate limit per API key that all callers share (``bot.model.rate_limit``). A 429 or 529 waits
@@ -152,25 +154,29 @@ class Caller:
     async def _answer_once(self, thread_id: str) -> None:
         again = False
         try:
-            recorded = await self._answer(thread_id)
+            answered = await self._answer(thread_id)
         except Exception:  # a bug, or a thread that cannot be read: give it back for another try
             log.exception("caller.answer_failed", thread_id=thread_id)
             await asyncio.sleep(1)
-            recorded, again = False, True
+            answered, again = None, True
+        if answered is not None and answered.deciding is not None:
+            again = True  # asked again at once (after a model error): back in the queue
         releasing = model_queue.releasing(thread_id, self.holder, again)
-        if recorded:  # the claim is dropped in the round trip that wakes the thread
+        if answered is not None and answered.runnable:  # the claim is dropped as the thread is woken
             await self._riding_out("enqueue", lambda: self.rt.enqueue(thread_id, releasing))
         else:
             await self._riding_out("release", lambda: together(self.rt.connection, None, releasing))
         self.held.discard(thread_id)
 
-    async def _answer(self, thread_id: str) -> bool:
+    async def _answer(self, thread_id: str) -> Thread | None:
+        """The thread after its request's answer and the step that acts on it, if that runs
+        nothing (a worker's job otherwise); None if there was nothing to answer."""
         thread = await self._riding_out("load", lambda: self.rt.store.load(thread_id))
         logs.about(agent=thread.agent)
         requested = thread.deciding
         if requested is None or thread.status in FINAL:
             log.info("caller.nothing_to_answer", thread_id=thread_id)
-            return False
+            return None
         try:
             spec = self.rt.agents.get(thread.agent)
             model = self._model(spec)
@@ -184,7 +190,11 @@ class Caller:
             answer = await self._ask(model, spec, requested, request, thread_id)
             answered(answer)
         # The answer is paid for: ride out a Redis outage rather than ask the model again.
-        return await self._riding_out("record", lambda: self._record(thread, answer))
+        decided = await self._riding_out("record", lambda: self._record(thread, answer))
+        if decided is None:
+            return None
+        # A step that runs nothing is taken here (finish, ask a person); a worker takes any other.
+        return await self._riding_out("step", lambda: self.rt.step_here(decided))
 
     async def _riding_out(self, what: str, call: Callable[[], T], in_thread: bool = True) -> T:
         """``call`` (in a worker thread unless it is quick), tried again while Redis is away."""
@@ -243,23 +253,23 @@ class Caller:
         while (wait := await self._riding_out("rate", self.rate.take, in_thread=False)) > 0:
             await asyncio.sleep(wait)
 
-    def _record(self, thread: Thread, answer: Answer) -> bool:
+    def _record(self, thread: Thread, answer: Answer) -> Thread | None:
         """Append ``answer`` only while the thread still waits on its request (compare-and-set):
-        a request answered by another caller, or asked again after a fork, keeps its answer."""
+        a request answered by another caller, or asked again after a fork, keeps its answer.
+        Returns the thread with the answer, None if it was dropped."""
         while True:
             deciding = thread.deciding
             if deciding is None or deciding.request_id != answer.request_id or thread.status in FINAL:
                 log.info("caller.answer_dropped", thread_id=thread.id, request_id=answer.request_id)
-                return False
-            appended = self.rt.store.append_if_current(thread, answer)
+                return None
+            appended = self.rt.record_if_current(thread, answer)
             if appended is not None:
-                self.rt.announce(appended.thread, answer)
                 log.info("event.recorded", thread_id=thread.id, event_type=answer.type)
-                return True
+                return appended.thread
             known = len(thread.events)
             thread = self.rt.store.refresh(thread)
             if any(event.id == answer.id for event in thread.events[known:]):
-                return True  # an earlier try was written, but its reply lost with the connection
+                return thread  # an earlier try was written, but its reply lost with the connection
 
     def _model(self, spec: AgentSpec) -> AsyncModel:
         if spec.name not in self.models:

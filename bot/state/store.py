@@ -43,6 +43,9 @@ from bot.approvals import audit
 from bot.state.snapshots import SNAPSHOT_EVERY, Snapshots, event_id
 
 PREFIX = "ol"
+UNLOCKED = "(nobody holds the lock)"
+"""The ``fence`` of an append that lands only while no worker holds the thread's lock (no lock
+value looks like it): a step taken outside a worker (``Runtime.step_here``)."""
 DEDUPE_TTL = 7 * 24 * 3600
 """How long a delivery key is remembered; Slack and mail servers retry within hours."""
 ENDED = frozenset({Status.DONE, *FINAL})
@@ -57,10 +60,14 @@ _APPEND = """
 --       requires (a live grant; a key never set when it requires none)
 -- ARGV: 1 event json, 2 expected length, 3 thread id, 4 agent, 5 new status, 6 now, 7 has dedupe key,
 --       8 dedupe ttl, 9 deadline of the pending request ('' when none), 10 the lock value the writer
---       holds ('' for a writer that needs no lock), 11 '1' when the event is owed a delivery,
+--       holds ('' for a writer that needs no lock; ARGV[18] for one that needs nobody to hold it),
+--       11 '1' when the event is owed a delivery,
 --       12 event id, 13 retention in seconds ('0': keep), 14 '1' when the new status has ended the thread,
---       15 the audit entry ('' for none), 16 '1' when KEYS[13] must exist (a live grant), 17 audit cap
-if ARGV[10] ~= '' and redis.call('GET', KEYS[9]) ~= ARGV[10] then return {-2, ''} end
+--       15 the audit entry ('' for none), 16 '1' when KEYS[13] must exist (a live grant), 17 audit cap,
+--       18 the fence of a writer that needs the lock free (``UNLOCKED``)
+if ARGV[10] == ARGV[18] then
+  if redis.call('EXISTS', KEYS[9]) == 1 then return {-2, ''} end
+elseif ARGV[10] ~= '' and redis.call('GET', KEYS[9]) ~= ARGV[10] then return {-2, ''} end
 if ARGV[16] == '1' and redis.call('EXISTS', KEYS[13]) == 0 then return {-3, ''} end
 if ARGV[7] == '1' then
   local seen = redis.call('GET', KEYS[3])
@@ -278,6 +285,7 @@ class Store:
                 audit.entry(folded, event) or "",
                 "1" if requires else "0",
                 audit.KEPT,
+                UNLOCKED,
             ],
         )
         if outcome == -2:

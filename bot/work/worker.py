@@ -4,7 +4,8 @@ A job locks the thread (one worker per thread), loads its events, lets the kerne
 loop run with a ``record`` that persists each event, fenced by the lock, before folding
 it, and lets go; if events arrived meanwhile it runs again before unlocking. A job never
 waits on the model: it records ``model_requested``, posts the thread to the callers
-(``bot.model.caller``) and lets go; the caller's answer wakes the thread again.
+(``bot.model.caller``) and lets go; the caller takes the step after the answer if that step
+runs nothing, and wakes the thread for any other (``Runtime.step_here``).
 Infrastructure failures raise, and RQ retries the job with backoff.
 
 A tool call left open by another holder is not touched while that holder may be alive
@@ -37,7 +38,6 @@ from bot import logs, tracing
 from bot.logs import short
 from bot.metrics.observe import running, steps
 from bot.model import queue as model_queue
-from bot.model.choice import check_model
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.state import liveness
@@ -135,7 +135,7 @@ def _running_elsewhere(rt: Runtime, thread: Thread, me: Holder) -> bool:
 
 
 def _run(rt: Runtime, thread: Thread, lock: ThreadLock) -> Thread:
-    if thread.status is not Status.RUNNING:
+    if not thread.runnable:  # waiting on a person, or on the model (a caller answers), or ended
         return thread
     current = thread
 
@@ -158,9 +158,7 @@ def _run(rt: Runtime, thread: Thread, lock: ThreadLock) -> Thread:
         return current
 
     try:
-        spec = rt.agents.get(thread.agent)
-        check_model(spec, rt.settings)
-        spec.ensure_runnable()
+        spec = rt.runnable_agent(thread.agent)
     except (UnknownAgent, AgentCannotRun) as exc:
         # Retrying cannot help until a person fixes the deployment: fail once, saying what to fix.
         log.warning("thread.cannot_run", thread_id=thread.id, reason=str(exc))

@@ -1,4 +1,4 @@
-"""Hundreds of threads queued while no worker runs, and ten scheduler sweeps past the lock TTL."""
+"""Hundreds of threads queued for a worker while none runs, and ten scheduler sweeps past the lock TTL."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rq.job import Job
 
 from agent.thread import Status
 from bot.work.scheduler import Scheduler
+from tests.answering import queued
 from tests.faults.rig import Rig
 from tests.services import wait_for
 
@@ -29,22 +30,23 @@ def queued_per_thread(system: Rig) -> Counter[str]:
 
 def test_sweeps_queue_at_most_one_job_per_thread_and_the_workers_then_drain_them(system: Rig) -> None:
     rt = system.runtime
-    threads = {rt.launch("deploy", f"ship {number}").thread.id for number in range(THREADS)}
+    threads = {queued(rt, "deploy", f"ship {number}") for number in range(THREADS)}
     scheduler = Scheduler(rt)
     start = datetime.now(UTC) + timedelta(seconds=rt.settings.lock_ttl + 1)
     for sweep in range(SWEEPS):
         scheduler.tick(start + timedelta(seconds=sweep * rt.settings.sweep_interval))
 
-    queued = queued_per_thread(system)
-    assert set(queued) == threads, "every thread keeps its job"
-    repeated = {thread_id: count for thread_id, count in queued.items() if count > 1}
+    jobs = queued_per_thread(system)
+    assert set(jobs) == threads, "every thread keeps its job"
+    repeated = {thread_id: count for thread_id, count in jobs.items() if count > 1}
     assert not repeated, (
-        f"{sum(queued.values())} jobs queued for {THREADS} threads; "
+        f"{sum(jobs.values())} jobs queued for {THREADS} threads; "
         f"{len(repeated)} threads have more than one"
     )
 
     system.workers.start(2)
-    # Three advance jobs a thread (each model answer wakes it again), each in a forked horse.
+    # Two advance jobs a thread (the queued one asks the model, the next runs list_tags); the
+    # caller asks for the approval itself.
     wait_for(
         lambda: len(rt.store.ids(Status.AWAITING_HUMAN)) == THREADS,
         f"all {THREADS} threads to ask for approval",

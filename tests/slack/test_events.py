@@ -13,6 +13,7 @@ from agent.definition import UnknownAgent
 from agent.events import HumanRequest, HumanResponse, Trigger
 from agent.thread import Thread
 from bot.doors.slack import SlackUnavailable
+from bot.model import queue as model_queue
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.web.app import create_app
@@ -56,7 +57,9 @@ def test_a_mention_starts_a_thread_for_its_slack_thread(slack: SignedSlack, runt
         "thread_ts": event["ts"],
         "ts": event["ts"],
     }
-    assert runtime.queue.count == 1, "the thread is queued to run; no model was called in the request"
+    # The request only asked: the thread waits for a caller to call the model
+    assert [e.type for e in thread.events] == ["trigger", "model_requested"]
+    assert model_queue.is_waiting(runtime.connection, thread.id)
 
 
 FORGERIES: dict[str, Callable[[str], dict[str, str]]] = {
@@ -91,7 +94,8 @@ def test_a_retried_event_and_the_message_twin_of_a_mention_have_one_effect(
     assert slack.event(twin, event_id="Ev2").status_code == 200
     thread = thread_of(runtime, event["ts"])
     assert thread is not None and triggers(thread) == ["deploy the latest"]
-    assert runtime.queue.count == 1
+    assert [e.type for e in thread.events] == ["trigger", "model_requested"]
+    assert model_queue.waiting(runtime.connection) == 1
 
 
 def test_replies_in_our_slack_thread_continue_it_and_other_chatter_is_ignored(
