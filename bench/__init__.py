@@ -13,9 +13,9 @@ It measures, on real worker processes, each of:
 - the same job on ``rq worker --worker-class rq.SimpleWorker``: no fork, to show the fork's share;
 - the same job on ``outerloop worker --processes 1``: what our worker process adds before our
   job runs (a supervised pool of non-forking workers, ``bot.work.pool``);
-- Outerloop threads started with ``Runtime.launch`` and advanced by ``outerloop worker`` with the
-  scripted model: one step (``done_for_now``), and two steps (a no-op tool, then ``done_for_now``);
-- the one-step thread on RQ's forking worker, warmed as ``outerloop worker`` was before its pool:
+- Outerloop advance jobs on ``outerloop worker``, one a thread: a job whose one step asks the
+  model, and a job that runs a no-op tool the model chose and asks again (``bench.subjects``);
+- the asking job on RQ's forking worker, warmed as ``outerloop worker`` was before its pool:
   what a fork per job cost.
 
 For each: the client's cost to submit a job, the cost per job while one worker is busy (from

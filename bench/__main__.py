@@ -126,10 +126,10 @@ def _measure_all(url: str, connection: redis.Redis, jobs: int, round_trips: int)
         rq=both(noop_on_rq_worker(url, connection, Worker)),
         rq_simple=both(noop_on_rq_worker(url, connection, SimpleWorker)),
         outerloop_noop=both(noop_on_outerloop_worker(url, connection)),
-        one_step=both(thread_on_outerloop_worker(url, "one_step", "Outerloop thread, 1 step")),
-        two_steps=both(thread_on_outerloop_worker(url, "two_steps", "Outerloop thread, 2 steps")),
+        one_step=both(thread_on_outerloop_worker(url, "one_step", "Outerloop job, asks the model")),
+        two_steps=both(thread_on_outerloop_worker(url, "two_steps", "Outerloop job, runs a tool, asks")),
         one_step_forking=both(
-            thread_on_forking_worker(url, "one_step", "Outerloop thread, 1 step, fork/job")
+            thread_on_forking_worker(url, "one_step", "Outerloop job, asks the model, fork/job")
         ),
     )
 
@@ -162,15 +162,20 @@ def _setup(connection: redis.Redis, load: float) -> str:
 @click.option(
     "--delay", default=1.0, show_default=True, type=click.FloatRange(min=0), help="Seconds per model call."
 )
-@click.option("--workers", default=4, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
-def inflight_conversations(sizes: tuple[int, ...], delay: float, workers: int) -> None:
+@click.option(
+    "--workers", default=2, show_default=True, type=click.IntRange(min=1), help="outerloop worker processes."
+)
+@click.option(
+    "--callers", default=2, show_default=True, type=click.IntRange(min=1), help="outerloop caller processes."
+)
+def inflight_conversations(sizes: tuple[int, ...], delay: float, workers: int, callers: int) -> None:
     """Conversations x 2 slow model calls: Outerloop next to one asyncio process (exit 1 if one
     conversation did not finish or a model call was made twice)."""
     logs.configure(level=logging.WARNING)
     runs = []
     for size in sizes:
         click.echo(f"measuring: {size} conversations", err=True)
-        runs.extend(inflight.measure(size, delay, workers))
+        runs.extend(inflight.measure(size, delay, workers, callers))
     click.echo(inflight.table(runs, delay))
     if any(run.done < run.conversations or run.repeated for run in runs):
         raise SystemExit(1)
@@ -183,7 +188,7 @@ def _count(flag: str, default: int, what: str) -> Callable[[FC], FC]:
 
 @main.command()
 @_count("--threads", 100, "Threads on each side.")
-@_count("--processes", 1, "Outerloop worker processes.")
+@_count("--processes", 2, "Outerloop worker processes (outerloop worker's default).")
 def peer(threads: int, processes: int) -> None:
     """The deploy thread on Outerloop's workers and as a LangGraph graph, both durable (see bench.peer)."""
     if importlib.util.find_spec("langgraph") is None:

@@ -1,9 +1,9 @@
 """The benchmark's agents: the least work an Outerloop thread can do.
 
-``one_step``: the scripted model answers the trigger with ``done_for_now``, so advancing a
-new thread takes exactly one step: one model decision and the one event it records.
-``two_steps``: a safe no-op tool first, then ``done_for_now``: two steps in the same job,
-so its difference from ``one_step`` is what a step costs once the job is running.
+``one_step``: the scripted model answers the trigger with ``done_for_now``: the worker's one
+step is the model request (the caller records the rest).
+``two_steps``: a safe no-op tool first, then ``done_for_now``: a worker's job runs the tool
+and asks again, so its difference from ``one_step`` is what running a tool step costs.
 ``deploy``: the deploy thread of ``python -m bench peer``: list the tags, ask to deploy the
 newest, deploy it once approved, finish; its tools do no work, as the peer's nodes do none.
 """

@@ -98,12 +98,12 @@ class Run:
     """Model calls made more than once for one conversation and step."""
 
 
-def measure(conversations: int, delay: float, workers: int) -> list[Run]:
+def measure(conversations: int, delay: float, workers: int, callers: int = 1) -> list[Run]:
     """The reference, then Outerloop, against one server."""
     with SlowMessages(delay) as server:
         reference = _reference(server, conversations)
         server.calls.clear()
-        outerloop = _outerloop(server, conversations, workers)
+        outerloop = _outerloop(server, conversations, workers, callers)
     return [reference, outerloop]
 
 
@@ -114,7 +114,7 @@ def _reference(server: SlowMessages, conversations: int) -> Run:
     return _run("one asyncio process, AsyncAnthropic", seconds, memory, conversations, conversations, server)
 
 
-def _outerloop(server: SlowMessages, conversations: int, workers: int) -> Run:
+def _outerloop(server: SlowMessages, conversations: int, workers: int, callers: int) -> Run:
     with TemporaryDirectory(prefix="outerloop-inflight-") as directory:
         redis_server = RedisServer(Path(directory), durable=False)
         redis_server.start()
@@ -123,10 +123,10 @@ def _outerloop(server: SlowMessages, conversations: int, workers: int) -> Run:
         try:
             settings = Settings(redis_url=redis_server.url, agents=AGENTS, anthropic_api_key=None)
             runtime = Runtime.from_settings(settings)
-            [caller] = pool.start(1, args=OUTERLOOP_CALLER)
+            pids = [caller.pid for caller in pool.start(callers, args=OUTERLOOP_CALLER)]
             pool.start(workers)
             # The reference does not count its start either (nor its import of the SDK).
-            wait_for(lambda: _ready(runtime.connection, workers, caller.pid), "the processes", timeout=120)
+            wait_for(lambda: _ready(runtime.connection, workers, pids), "the processes", timeout=120)
             started = time.monotonic()
             ids = [runtime.launch(AGENT, PROMPT.format(n=n)).thread.id for n in range(conversations)]
             peak = _wait_all_done(runtime.connection, ids, pool)
@@ -135,16 +135,18 @@ def _outerloop(server: SlowMessages, conversations: int, workers: int) -> Run:
         finally:
             pool.stop_all()
             redis_server.stop()
-    label = f"Outerloop, {workers} workers + 1 caller"
+    label = f"Outerloop, {workers} worker{'s' * (workers > 1)} + {callers} caller{'s' * (callers > 1)}"
     return _run(label, seconds, peak, done, conversations, server)
 
 
-def _ready(connection: redis.Redis, workers: int, caller: int) -> bool:
-    """Whether every worker process waits for jobs and the caller for requests: RQ lists a
+def _ready(connection: redis.Redis, workers: int, callers: list[int]) -> bool:
+    """Whether every worker process waits for jobs and every caller for requests: RQ lists a
     worker once it is in its loop; a caller vouches for itself once it built its models."""
     working = int(connection.scard(f"rq:workers:{QUEUE}"))
-    alive = key("alive", f"{socket.gethostname()}:{caller}".replace(liveness.SEPARATOR, "_"))
-    return working >= workers * WORKER_PROCESSES and bool(connection.exists(alive))
+    alive = [
+        key("alive", f"{socket.gethostname()}:{pid}".replace(liveness.SEPARATOR, "_")) for pid in callers
+    ]
+    return working >= workers * WORKER_PROCESSES and connection.exists(*alive) == len(alive)
 
 
 def _run(

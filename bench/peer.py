@@ -6,7 +6,7 @@ LangGraph graph with ``interrupt()`` for the approval). Both stores are durable:
 private redis-server writes its AOF with an fsync per write, LangGraph's ``SqliteSaver``
 checkpoints to a file with ``durability="sync"``.
 
-Outerloop runs N threads on ``outerloop worker`` (one worker process by default), launched
+Outerloop runs N threads on ``outerloop worker`` (two worker processes by default, as the pool), launched
 at once by a client that approves each as soon as it asks; LangGraph runs the same N one
 after the other in one process. Each side's time per thread is its total time over N.
 """

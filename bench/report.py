@@ -10,9 +10,9 @@ from bench.measure import Run
 TARGET = 1.5
 """The most an Outerloop step may cost, as a multiple of a raw RQ no-op job (the issue's target)."""
 STEP = (
-    "one step = one model decision and the events it records; the 1-step job locks the thread, loads it,\n"
-    "asks the scripted model (done_for_now), appends the done event and unlocks; the 2-step job first calls\n"
-    "a no-op tool (tool_call + tool_result). Each thread is one RQ job, so jobs/s are threads/s."
+    "the asking job locks a new thread, loads it, appends model_requested, posts it to the callers and\n"
+    "unlocks (no caller runs here); the tool job first runs the no-op tool the model chose (tool_call +\n"
+    "tool_result). Each thread is one RQ job, so jobs/s are threads/s."
 )
 
 
@@ -112,10 +112,10 @@ def _verdict(c: Comparison) -> list[str]:
         "where the time goes, per job with one worker:",
         _part("RQ's fork per job (Worker - SimpleWorker)", c.rq, c.rq_simple),
         _part("outerloop worker process vs rq worker (no-op job)", c.outerloop_noop, c.rq),
-        _part("our job, 1 step (vs no-op on outerloop worker)", c.one_step, c.outerloop_noop),
-        _part("one more step in the same job (2 steps - 1 step)", c.two_steps, c.one_step),
-        _part("a fork per job (1-step thread: rq worker - pool)", c.one_step_forking, c.one_step),
-        f"a 1-step thread per job with one worker: {_ms(c.one_step.per_job)} on the pool, "
+        _part("our job, asks the model (vs no-op on outerloop worker)", c.one_step, c.outerloop_noop),
+        _part("running a tool first (runs a tool, asks - asks)", c.two_steps, c.one_step),
+        _part("a fork per job (asking job: rq worker - pool)", c.one_step_forking, c.one_step),
+        f"a 1-step job with one worker: {_ms(c.one_step.per_job)} on the pool, "
         f"{_ms(c.one_step_forking.per_job)} with a fork per job",
     ]
 

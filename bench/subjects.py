@@ -10,6 +10,9 @@ import redis
 from rq import Queue, Worker
 from rq.worker import BaseWorker
 
+from agent.asking import decision, request_for
+from agent.events import Origin, Trigger, new_id
+from agent.model import ModelCall
 from bench.jobs import noop
 from bench.measure import Subject
 from bot.runtime import QUEUE, Runtime
@@ -21,6 +24,7 @@ ONE_PROCESS = (*OUTERLOOP_WORKER, "--processes", "1")
 """``outerloop worker`` with one worker process, so that "1 worker" means one process running jobs."""
 
 RAW_QUEUE = "bench"
+BENCH = Origin(channel="api", sender="bench")
 AGENTS = "bench.agents:agents"
 
 
@@ -53,16 +57,29 @@ def noop_on_outerloop_worker(url: str, connection: redis.Redis) -> Subject:
 
 
 def thread_on_outerloop_worker(url: str, agent: str, label: str) -> Subject:
-    """Threads of a bench agent, started with ``Runtime.launch`` and advanced by ``outerloop worker``."""
+    """Advance jobs of a bench agent's threads on ``outerloop worker``, one job a thread, each
+    ending with a model request that a caller would answer (none runs here): a ``one_step``
+    thread is queued before its first step (the job asks the model, as after a launch of an
+    agent with prefetch hooks); a ``two_steps`` thread once the model chose ``do_nothing``
+    (the job runs it and asks again, as every tool step does)."""
     runtime = Runtime.from_settings(Settings(redis_url=url, agents=AGENTS, anthropic_api_key=None))
     return Subject(
         label=label,
         queue=QUEUE,
-        submit=lambda: runtime.launch(agent, "benchmark"),
+        submit=lambda: _queued(runtime, agent),
         worker_args=ONE_PROCESS,
-        result="done",
+        result="running",
         worker_env=worker_env(url),
     )
+
+
+def _queued(runtime: Runtime, agent: str) -> None:
+    thread = runtime.store.create(new_id(), agent, Trigger(text="benchmark", origin=BENCH)).thread
+    if agent == "two_steps":
+        requested = request_for(thread, runtime.agents.get(agent))
+        thread = runtime.store.append(thread, requested).thread
+        runtime.store.append(thread, decision(requested, ModelCall("do_nothing", {}), 0.0))
+    runtime.enqueue(thread.id)
 
 
 def worker_env(url: str) -> dict[str, str]:
