@@ -40,8 +40,7 @@ def test_sweeps_queue_at_most_one_job_per_thread_and_the_workers_then_drain_them
     assert set(jobs) == threads, "every thread keeps its job"
     repeated = {thread_id: count for thread_id, count in jobs.items() if count > 1}
     assert not repeated, (
-        f"{sum(jobs.values())} jobs queued for {THREADS} threads; "
-        f"{len(repeated)} threads have more than one"
+        f"{sum(jobs.values())} jobs queued for {THREADS} threads; {len(repeated)} threads have more than one"
     )
 
     system.workers.start(2)
