@@ -47,10 +47,11 @@ def test_help_lists_every_command() -> None:
 
 
 def work_in_bursts(env: dict[str, str]) -> None:
-    """Workers and callers in turn, until the deploy thread (two model calls a run) is settled."""
-    for _ in range(3):
-        outerloop("worker", "--burst", env=env)
-        outerloop("caller", "--burst", env=env)
+    """Callers and a worker in turn, until the deploy thread is settled: a caller answers (a
+    tool), a worker runs it and asks again, a caller answers (the approval request, or done)."""
+    outerloop("caller", "--burst", env=env)
+    outerloop("worker", "--burst", env=env)
+    outerloop("caller", "--burst", env=env)
 
 
 def test_launch_show_respond_and_control_a_thread(env: dict[str, str]) -> None:

@@ -39,7 +39,7 @@ def test_a_blank_request_is_refused_with_the_sentence_every_door_uses(env: dict[
 
 def test_respond_speaks_of_cli_flags_and_fork_bounds_agree_with_their_hint(env: dict[str, str]) -> None:
     thread_id = outerloop("launch", "deploy v1.0.0 to production", env=env).strip()
-    work_in_bursts(env)  # a worker asks the model, a caller answers, a worker asks for approval
+    work_in_bursts(env)  # up to the approval request
     shown = outerloop("show", thread_id, env=env)
     assert f"outerloop respond {thread_id} --approve [--set KEY=VALUE] | --reject REASON [--as WHO]" in shown
     wrong = outerloop("respond", thread_id, "--answer", "yes", env=env, check=False)
