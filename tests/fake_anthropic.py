@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -27,6 +28,9 @@ from typing import Any
 from tests.local_server import LocalServer, QuietHandler
 
 JSON = dict[str, Any]
+
+HOLD_LIMIT = 60.0
+"""Seconds a held request waits at most, so a test that never lets go fails instead of hanging."""
 
 RETRY_NOW = {"retry-after-ms": "1"}
 """Headers that make the client retry after 1 ms instead of its half-second backoff.
@@ -123,8 +127,12 @@ class FakeAnthropic(LocalServer):
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
+        self.flow: list[tuple[int, RecordedRequest]] = []
+        """Each request as it arrives (+1) and as its answer leaves (-1), in order."""
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
+        self._open = threading.Event()
+        self._open.set()
         super().__init__(partial(_Handler, self), "fake-anthropic")
 
     @property
@@ -136,9 +144,28 @@ class FakeAnthropic(LocalServer):
         with self._lock:
             self._replies.extend(replies)
 
+    def hold(self) -> None:
+        """Keep every request from now on unanswered until ``let_go``: what is held is what
+        the client has in flight."""
+        self._open.clear()
+
+    def let_go(self) -> None:
+        self._open.set()
+
+    def in_flight(self, label: Callable[[RecordedRequest], str]) -> tuple[Counter[str], Counter[str]]:
+        """Requests in flight now and at most at once, counted by ``label`` (e.g. the model)."""
+        now: Counter[str] = Counter()
+        peak: Counter[str] = Counter()
+        with self._lock:
+            for change, request in self.flow:
+                now[label(request)] += change
+                peak[label(request)] = max(peak[label(request)], now[label(request)])
+        return +now, peak
+
     def _answer(self, request: RecordedRequest) -> Reply:
         with self._lock:
             self.requests.append(request)
+            self.flow.append((1, request))
             if request.path != "/v1/messages":
                 return error_reply(404, "not_found_error", f"fake anthropic: no route {request.path}")
             refusal = _refused(request.body)
@@ -149,6 +176,13 @@ class FakeAnthropic(LocalServer):
                     500, "api_error", "fake anthropic: no scripted reply left", {"x-should-retry": "false"}
                 )
             return self._replies.popleft()
+
+    def _wait_until_let_go(self) -> None:
+        self._open.wait(timeout=HOLD_LIMIT)
+
+    def _answered(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.flow.append((-1, request))
 
 
 THINKING_MODELS = frozenset({"claude-sonnet-5-5"})
@@ -176,7 +210,10 @@ class _Handler(QuietHandler):
         length = int(self.headers.get("content-length", "0"))
         body = json.loads(self.rfile.read(length) or b"{}")
         headers = {name.lower(): value for name, value in self.headers.items()}
-        reply = self.fake._answer(RecordedRequest(self.path, headers, body))
+        request = RecordedRequest(self.path, headers, body)
+        reply = self.fake._answer(request)
+        self.fake._wait_until_let_go()
         time.sleep(reply.delay)
+        self.fake._answered(request)
         payload = (reply.body if isinstance(reply.body, str) else json.dumps(reply.body)).encode()
         self.reply(reply.status, payload, reply.content_type, reply.headers)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import signal
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.work.worker import advance_thread
 from tests.answering import advance_and_answer
-from tests.fake_anthropic import FakeAnthropic, Reply, error_reply, tool_use_reply
+from tests.fake_anthropic import FakeAnthropic, RecordedRequest, Reply, error_reply, tool_use_reply
 from tests.services import OUTERLOOP_CALLER, Workers, wait_for
 
 
@@ -217,3 +219,48 @@ def test_threads_run_from_launch_to_done_with_workers_and_callers_as_processes(
         assert len(asked) == 3 and answered == Counter(asked), "each request answered exactly once"
     assert len(deploy_log.read_text().splitlines()) == 4
     assert model_queue.waiting(runtime.connection) == 0
+
+
+def agent_of(request: RecordedRequest) -> str:
+    """The agent that asked: each test agent's prompt names it."""
+    found = re.search(r"You are agent (\w+)\.", json.dumps(request.body.get("system")))
+    assert found, "the request carries the agent's prompt"
+    return found.group(1)
+
+
+def test_calls_in_flight_are_limited_per_agent_and_per_model_the_agent_asks_for(
+    env: dict[str, str], fake: FakeAnthropic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three agents on one model and one on another, limited to 2 calls a model and 1 an agent:
+    one model's calls wait for that model alone, and an agent's for that agent alone."""
+    models = {"a1": "claude-x", "a2": "claude-x", "a3": "claude-x", "b1": "claude-y"}
+    for agent, model in models.items():
+        folder = tmp_path / "agents" / agent
+        folder.mkdir(parents=True)
+        (folder / "agent.toml").write_text(f'description = "Agent {agent}."\n[model]\nname = "{model}"\n')
+        (folder / "prompt.md").write_text(f"You are agent {agent}. Say you are done.\n")
+    limits = {"OUTERLOOP_MODEL_CONCURRENCY": "2", "OUTERLOOP_AGENT_CONCURRENCY": "1"}
+    caller_env = with_api(env, fake, OUTERLOOP_AGENTS_DIR=str(tmp_path / "agents"), **limits)
+    rt = runtime_for(caller_env, monkeypatch)
+    fake.script(*[tool_use_reply("done_for_now", {"message": "done"})] * 12)
+    fake.hold()
+    by_model = lambda request: str(request.body["model"])  # noqa: E731
+    callers = Workers(caller_env, tmp_path / "callers.log")
+    try:
+        callers.start(1, args=OUTERLOOP_CALLER)
+        # a1's three calls are taken first: a caller that let the two waiting for a1 hold
+        # claude-x's slots would keep a2 and a3 waiting behind them.
+        ids = [rt.launch("a1", "go").thread.id for _ in range(3)]
+        wait_for(lambda: fake.in_flight(agent_of)[0] == {"a1": 1}, "a1's first call")
+        wait_for(lambda: rt.connection.hlen(model_queue.CLAIMS) == 3, "a1's calls all taken")
+        ids += [rt.launch(agent, "go").thread.id for agent in ("a2", "a3", "b1") for _ in range(3)]
+        wait_for(lambda: fake.in_flight(by_model)[0] == {"claude-x": 2, "claude-y": 1}, "both models full")
+        fake.let_go()
+        wait_for(lambda: all(rt.load(thread_id).status is Status.DONE for thread_id in ids), "all done", 60)
+    finally:
+        fake.let_go()
+        callers.stop_all()
+
+    assert fake.in_flight(by_model)[1] == {"claude-x": 2, "claude-y": 1}
+    assert fake.in_flight(agent_of)[1] == dict.fromkeys(models, 1)
+    assert len(fake.requests) == 12

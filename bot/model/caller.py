@@ -38,7 +38,7 @@ from agent.model import AsyncModel, Immediate, ModelError, ModelRequest, ModelUn
 from agent.thread import FINAL, Thread
 from bot import logs, tracing
 from bot.model import queue as model_queue
-from bot.model.choice import NoModel, model_for, model_name
+from bot.model.choice import NoModel, answering_model, model_for
 from bot.model.rate_limit import RateLimit, account
 from bot.runtime import Runtime
 from bot.state import liveness
@@ -220,7 +220,9 @@ class Caller:
         The call's latency runs from when it may be sent (a concurrency slot taken) to its
         answer: the retries and the waits the API asked for are part of it."""
         retries = self.rt.settings.model_retries
-        async with self.by_model[model_name(self.rt.settings)], self.by_agent[spec.name]:
+        # The agent's slot first: a call waiting for its agent holds no slot of its model, so
+        # the model's other agents are not kept waiting behind it.
+        async with self.by_agent[spec.name], self.by_model[answering_model(spec, self.rt.settings)]:
             started = time.monotonic()
             for attempt in range(retries + 1):
                 await self._wait_for_rate()

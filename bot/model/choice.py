@@ -66,8 +66,3 @@ def provider_and_model(agent: AgentSpec, settings: Settings) -> tuple[str, str]:
     """Who answers ``agent`` and with which model (``model_for``), as traces name them."""
     provider = "anthropic" if settings.anthropic_api_key else "outerloop.scripted"
     return provider, answering_model(agent, settings)
-
-
-def model_name(settings: Settings) -> str:
-    """The model's name for concurrency limits: the configured model, or ``scripted``."""
-    return settings.outerloop_model if settings.anthropic_api_key else "scripted"
