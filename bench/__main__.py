@@ -195,9 +195,9 @@ def peer(threads: int, processes: int) -> None:
         raise click.ClickException("LangGraph is not installed: pip install -e '.[bench]'")
     logs.configure(level=logging.WARNING)
     load = os.getloadavg()
-    ours, theirs = compare(threads, processes)
+    ours, least, theirs = compare(threads, processes)
     loads = ", ".join(f"{value:.2f}" for value in load)
-    click.echo(peer_report(ours, theirs, f"{os.cpu_count()} CPUs, load average at start: {loads}"))
+    click.echo(peer_report(ours, least, theirs, f"{os.cpu_count()} CPUs, load average at start: {loads}"))
 
 
 @main.command()

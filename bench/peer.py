@@ -9,16 +9,25 @@ checkpoints to a file with ``durability="sync"``.
 Outerloop runs N threads on ``outerloop worker`` (two worker processes by default, as the pool), launched
 at once by a client that approves each as soon as it asks; LangGraph runs the same N one
 after the other in one process. Each side's time per thread is its total time over N.
+
+Between them, the floor (``bench.floor``): the same hand-offs between the same kinds of
+processes on the same durable Redis, with none of Outerloop's work, which no implementation of
+this architecture can beat on this machine.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import redis
+
 from agent.thread import Status
+from bench import floor
 from bench.measure import BenchmarkFailed
 from bench.subjects import AGENTS, worker_env
 from bot.runtime import Runtime
@@ -45,16 +54,26 @@ class Side:
         return self.seconds / self.threads
 
 
-def outerloop_threads(directory: Path, count: int, processes: int) -> Side:
+@contextmanager
+def _on_workers(directory: Path, processes: int, caller: tuple[str, ...]) -> Iterator[str]:
+    """A private durable redis-server with ``outerloop worker --processes N`` and one caller
+    process (``caller``: its arguments to Python) on it; yields the server's URL."""
     directory.mkdir()
     server = RedisServer(directory, durable=True)
     server.start()
     workers = Workers(worker_env(server.url), args=(*OUTERLOOP_WORKER, "--processes", str(processes)))
     try:
-        runtime = Runtime.from_settings(Settings(redis_url=server.url, agents=AGENTS, anthropic_api_key=None))
-        runtime.connection.ping()
         workers.start(1)
-        workers.start(1, args=OUTERLOOP_CALLER)  # the workers never ask the model: a caller does
+        workers.start(1, args=caller)  # the workers never ask the model: a caller does
+        yield server.url
+    finally:
+        workers.stop_all()
+        server.stop()
+
+
+def outerloop_threads(directory: Path, count: int, processes: int) -> Side:
+    with _on_workers(directory, processes, OUTERLOOP_CALLER) as url:
+        runtime = Runtime.from_settings(Settings(redis_url=url, agents=AGENTS, anthropic_api_key=None))
         _warm_up(runtime)
         started = time.perf_counter()
         ids = [runtime.launch("deploy", "ship the latest").thread.id for _ in range(count)]
@@ -65,11 +84,20 @@ def outerloop_threads(directory: Path, count: int, processes: int) -> Side:
             and runtime.store.load(thread_id).events[-1].type == "done"
             for thread_id in ids
         )
-    finally:
-        workers.stop_all()
-        server.stop()
     label = f"Outerloop, outerloop worker --processes {processes}, Redis AOF fsync always"
     return Side(label, seconds, count, done)
+
+
+def floor_threads(directory: Path, count: int, processes: int) -> Side:
+    """The same hand-offs between the same kinds of processes, with none of Outerloop's work
+    (``bench.floor``): a lower bound for this architecture on this machine."""
+    with _on_workers(directory, processes, floor.CALLER) as url:
+        connection = redis.Redis.from_url(url)
+        floor.run_threads(connection, 1, timeout=60)  # the workers up and warm, as for Outerloop
+        started = time.perf_counter()
+        done = floor.run_threads(connection, count, timeout=30 + TIMEOUT_PER_THREAD * count)
+        seconds = time.perf_counter() - started
+    return Side(f"Floor: the same hand-offs, bare RPUSHes, {processes} processes", seconds, count, done)
 
 
 def _warm_up(runtime: Runtime) -> None:
@@ -112,21 +140,24 @@ def langgraph_threads(directory: Path, count: int) -> Side:
     return Side("LangGraph, SqliteSaver file, durability=sync", seconds, count, done)
 
 
-def compare(count: int, processes: int) -> tuple[Side, Side]:
+def compare(count: int, processes: int) -> tuple[Side, Side, Side]:
     with TemporaryDirectory(prefix="outerloop-peer-") as directory:
         ours = outerloop_threads(Path(directory) / "redis", count, processes)
+        least = floor_threads(Path(directory) / "floor", count, processes)
         theirs = langgraph_threads(Path(directory), count)
-    for side in (ours, theirs):
+    for side in (ours, least, theirs):
         if side.done != side.threads:
             raise BenchmarkFailed(f"{side.label}: {side.done} of {side.threads} threads deployed and done")
-    return ours, theirs
+    return ours, least, theirs
 
 
-def report(ours: Side, theirs: Side, setup: str) -> str:
-    ratio = ours.per_thread / theirs.per_thread
+def report(ours: Side, least: Side, theirs: Side, setup: str) -> str:
+    ratio, floor_ratio = ours.per_thread / theirs.per_thread, least.per_thread / theirs.per_thread
     met = "met" if ratio <= TARGET else "NOT met"
+    below = "below" if floor_ratio > TARGET else "above"
     rows = [
-        f"{side.label:64}{side.seconds:>9.2f} s{side.per_thread * 1000:>11.2f} ms" for side in (ours, theirs)
+        f"{side.label:64}{side.seconds:>9.2f} s{side.per_thread * 1000:>11.2f} ms"
+        for side in (ours, least, theirs)
     ]
     return "\n".join(
         [
@@ -137,5 +168,7 @@ def report(ours: Side, theirs: Side, setup: str) -> str:
             *rows,
             "",
             f"Outerloop / LangGraph per thread: {ratio:.2f}x -> target <= {TARGET}x: {met}",
+            f"Floor / LangGraph per thread: {floor_ratio:.2f}x -> the target is {below} the floor",
+            f"Outerloop / floor per thread: {ours.per_thread / least.per_thread:.2f}x",
         ]
     )

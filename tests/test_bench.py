@@ -33,10 +33,13 @@ def test_bench_inflight_finishes_every_conversation_and_makes_each_model_call_on
         assert (convs, done, calls, twice) == (4, 4, 8, 0), result.output
 
 
-def test_bench_peer_runs_every_thread_to_done_on_both_sides() -> None:
+def test_bench_peer_runs_every_thread_to_done_on_every_side() -> None:
     pytest.importorskip("langgraph", reason="the bench extra is not installed")
     result = CliRunner().invoke(main, ["peer", "--threads", "3"])
     assert result.exit_code == 0, result.output
     assert "Outerloop / LangGraph per thread" in result.output
-    rows = [line for line in result.output.splitlines() if line.startswith(("Outerloop,", "LangGraph,"))]
-    assert len(rows) == 2, result.output
+    assert "Floor / LangGraph per thread" in result.output
+    rows = [
+        line for line in result.output.splitlines() if line.startswith(("Outerloop,", "Floor:", "LangGraph,"))
+    ]
+    assert len(rows) == 3, result.output
