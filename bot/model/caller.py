@@ -26,6 +26,7 @@ import signal
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import redis
@@ -57,6 +58,17 @@ RETRY_CAP = 1.0
 """Longest wait between two tries to reach Redis."""
 BACKOFF_CAP = 60.0
 """Longest wait before a retry, whatever the API asks."""
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A claimed thread's model request, read from its log and rendered, ready to send."""
+
+    thread: Thread
+    spec: AgentSpec
+    model: AsyncModel
+    requested: ModelRequested
+    request: ModelRequest
 
 
 class Caller:
@@ -149,52 +161,61 @@ class Caller:
     async def answer(self, thread_id: str) -> None:
         """Answer the request of one claimed thread, record it once, wake the thread."""
         with logs.working_on(thread_id=thread_id):  # this task's lines only: each answer is a task
-            await self._answer_once(thread_id)
+            try:
+                await self._answer(thread_id)
+            except Exception:  # a bug, or a thread that cannot be read: give it back for another try
+                log.exception("caller.answer_failed", thread_id=thread_id)
+                await asyncio.sleep(1)
+                releasing = model_queue.releasing(thread_id, self.holder, again=True)
+                await self._riding_out("release", lambda: together(self.rt.connection, None, releasing))
+            self.held.discard(thread_id)
 
-    async def _answer_once(self, thread_id: str) -> None:
-        again = False
-        try:
-            answered = await self._answer(thread_id)
-        except Exception:  # a bug, or a thread that cannot be read: give it back for another try
-            log.exception("caller.answer_failed", thread_id=thread_id)
-            await asyncio.sleep(1)
-            answered, again = None, True
-        if answered is not None and answered.deciding is not None:
-            again = True  # asked again at once (after a model error): back in the queue
-        releasing = model_queue.releasing(thread_id, self.holder, again)
-        if answered is not None and answered.runnable:  # the claim is dropped as the thread is woken
-            await self._riding_out("enqueue", lambda: self.rt.enqueue(thread_id, releasing))
-        else:
-            await self._riding_out("release", lambda: together(self.rt.connection, None, releasing))
-        self.held.discard(thread_id)
+    async def _answer(self, thread_id: str) -> None:
+        """Two trips to a worker thread around the model call: one reads the thread and renders
+        its request, the other records the answer, takes the step after it and lets go."""
+        asked = await self._riding_out("load", lambda: self._asked(thread_id))
+        if asked is None:
+            return
+        logs.about(agent=asked.spec.name)
+        with tracing.chat(thread_id, asked.spec, self.rt.settings) as answered:
+            answer = await self._ask(asked, thread_id)
+            answered(answer)
+        # The answer is paid for: ride out a Redis outage rather than ask the model again.
+        await self._riding_out("record", lambda: self._settle(asked.thread, answer))
 
-    async def _answer(self, thread_id: str) -> Thread | None:
-        """The thread after its request's answer and the step that acts on it, if that runs
-        nothing (a worker's job otherwise); None if there was nothing to answer."""
-        thread = await self._riding_out("load", lambda: self.rt.store.load(thread_id))
+    def _asked(self, thread_id: str) -> Asked | None:
+        """The thread's request, rendered; None if there is nothing to ask (the claim dropped,
+        or the model error recorded when the agent or its model is gone)."""
+        thread = self.rt.store.load(thread_id)
         logs.about(agent=thread.agent)
         requested = thread.deciding
         if requested is None or thread.status in FINAL:
             log.info("caller.nothing_to_answer", thread_id=thread_id)
+            self._settle(thread, None)
             return None
         try:
             spec = self.rt.agents.get(thread.agent)
             model = self._model(spec)
         except (UnknownAgent, NoModel) as exc:
-            failed = model_error(requested, ModelError(str(exc)))
-            return await self._riding_out("record", lambda: self._record(thread, failed))
+            self._settle(thread, model_error(requested, ModelError(str(exc))))
+            return None
         if requested.version != (version := agent_version(spec)):
             log.warning("caller.agent_changed", thread_id=thread_id, asked=requested.version, now=version)
-        request = await asyncio.to_thread(model_request, thread, spec, requested)
-        with tracing.chat(thread_id, spec, self.rt.settings) as answered:
-            answer = await self._ask(model, spec, requested, request, thread_id)
-            answered(answer)
-        # The answer is paid for: ride out a Redis outage rather than ask the model again.
-        decided = await self._riding_out("record", lambda: self._record(thread, answer))
-        if decided is None:
-            return None
-        # A step that runs nothing is taken here (finish, ask a person); a worker takes any other.
-        return await self._riding_out("step", lambda: self.rt.step_here(decided))
+        return Asked(thread, spec, model, requested, model_request(thread, spec, requested))
+
+    def _settle(self, thread: Thread, answer: Answer | None) -> None:
+        """Record ``answer`` once, take the step after it here if that runs nothing (finish, ask
+        a person, ask the model again) and let go of the claim: waking a worker for any other
+        step (a tool to run), or queueing the request again if the model is asked again. Safe
+        to repeat after a Redis outage: the answer and the step are each recorded once."""
+        decided = None if answer is None else self._record(thread, answer)
+        stepped = None if decided is None else self.rt.step_here(decided)
+        again = stepped is not None and stepped.deciding is not None  # after a model error
+        releasing = model_queue.releasing(thread.id, self.holder, again)
+        if stepped is not None and stepped.runnable:  # the claim is dropped as the thread is woken
+            self.rt.enqueue(thread.id, releasing)
+        else:
+            together(self.rt.connection, None, releasing)
 
     async def _riding_out(self, what: str, call: Callable[[], T], in_thread: bool = True) -> T:
         """``call`` (in a worker thread unless it is quick), tried again while Redis is away."""
@@ -207,18 +228,12 @@ class Caller:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_CAP)
 
-    async def _ask(
-        self,
-        model: AsyncModel,
-        spec: AgentSpec,
-        requested: ModelRequested,
-        request: ModelRequest,
-        thread_id: str,
-    ) -> Answer:
+    async def _ask(self, asked: Asked, thread_id: str) -> Answer:
         """Ask within the limits; retry what the API says to retry, as long as it says to wait.
 
         The call's latency runs from when it may be sent (a concurrency slot taken) to its
         answer: the retries and the waits the API asked for are part of it."""
+        model, spec, requested, request = asked.model, asked.spec, asked.requested, asked.request
         retries = self.rt.settings.model_retries
         # The agent's slot first: a call waiting for its agent holds no slot of its model, so
         # the model's other agents are not kept waiting behind it.

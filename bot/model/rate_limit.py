@@ -51,18 +51,20 @@ class RateLimit:
     def __init__(
         self, connection: redis.Redis, account: str, per_minute: float, burst: int | None = None
     ) -> None:
-        self.redis = connection
         self.per_minute = per_minute
         self.burst = burst if burst is not None else max(1, int(per_minute / 60))
         self.keys = [key("rate", account), key("rate", account, "held")]
+        # Sent by digest (EVALSHA): each call asks, so the script's text is not sent each time.
+        self._take = connection.register_script(_TAKE)
+        self._hold = connection.register_script(_HOLD)
 
     def take(self) -> float:
         """Take a token if one is free; the seconds until one is (or a hold ends) otherwise.
 
         A token is taken only when the answer is 0, so a caller that waits asks again."""
-        waited = int(self.redis.eval(_TAKE, 2, *self.keys, self.per_minute, self.burst))
+        waited = int(self._take(keys=self.keys, args=[self.per_minute, self.burst]))
         return waited / 1000
 
     def hold(self, seconds: float) -> None:
         """No caller uses the key for ``seconds`` (the API said so), unless a longer hold is on."""
-        self.redis.eval(_HOLD, 1, self.keys[1], max(1, int(seconds * 1000)))
+        self._hold(keys=[self.keys[1]], args=[max(1, int(seconds * 1000))])
