@@ -37,8 +37,8 @@ LAUNCHED = 2
 ASKED_AGAIN = 6
 """Events once the first tool step asked the model again."""
 FINISHED = 14
-"""Events of a whole thread: three model requests and decisions, two tool steps of three events
-each, the approval request and its answer, the trigger and done."""
+"""Events of a whole thread: the trigger, three model requests and three decisions, two tool calls
+and their results, the approval request and its answer, and done."""
 STEP = "bench.floor.tool_step"
 """``tool_step`` by name: the caller runs this module as ``__main__``, whose functions RQ refuses."""
 CALLER = ("-m", "bench.floor")
@@ -64,6 +64,8 @@ def tool_step(thread_id: str) -> None:
     """The RQ job: read the log, record the call, its result and a new model request."""
     connection = _connection()
     connection.lrange(log(thread_id), 0, -1)
+    # The call is on record before the tool runs and its result after: two round trips, as
+    # running a tool once needs.
     connection.rpush(log(thread_id), EVENT)
     connection.rpush(log(thread_id), EVENT)
     pipe = connection.pipeline(transaction=False)
