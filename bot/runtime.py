@@ -379,7 +379,7 @@ class Runtime:
         with delivering(channel), tracing.delivery(thread_id, event, channel):
             receipt = self.outbound[channel].deliver(thread, event, self.store)
         if receipt:
-            self.store.keep_receipt(event_id, receipt)
+            self.store.keep_receipt(thread_id, event_id, receipt)
             if ROUTE in receipt:  # replies to what was just sent continue this thread
                 self.store.bind_route(receipt[ROUTE], thread_id)
         self.store.settle(thread_id, event_id)

@@ -89,6 +89,33 @@ def test_ended_threads_expire_after_the_retention_period(runtime: Runtime) -> No
     assert store.page(Status.CANCELLED).threads == []
 
 
+def test_retention_forgets_an_ended_threads_routes_and_receipts_and_keeps_the_live_ones(
+    runtime: Runtime,
+) -> None:
+    store = Store(runtime.connection, retention=1)
+    for thread_id in ("kept", "ended"):
+        thread = store.create(thread_id, "notes", said("hi")).thread
+        assert store.bind_route(f"slack:T1:C1:{thread_id}", thread_id) == thread_id
+        assert store.bind_route(f"slack:T1:C1:{thread_id}", "another") == thread_id, "the first one wins"
+        store.bind_route(f"mail:<{thread_id}@example.com>", thread_id)
+        store.keep_receipt(thread_id, thread.events[0].id, {"channel": "C1", "ts": "1.2"})
+    ended = store.load("ended")
+    store.append(ended, Cancelled(by="alice"))
+    store.snapshots.save(store.load("ended"))
+    assert runtime.connection.exists(key("thread", "ended", "snapshot"), key("thread", "ended", "aside")) == 2
+    time.sleep(1.5)  # the retention period itself
+
+    assert store.forget_expired() == 1
+
+    assert store.route("slack:T1:C1:ended") is None and store.route("mail:<ended@example.com>") is None
+    assert store.receipt(ended.events[0].id) is None
+    assert not runtime.connection.keys(f"{key('thread', 'ended')}*"), "nothing of the thread is left"
+    kept = store.load("kept")
+    assert store.route("slack:T1:C1:kept") == store.route("mail:<kept@example.com>") == "kept"
+    assert store.receipt(kept.events[0].id) == {"channel": "C1", "ts": "1.2"}
+    assert store.bind_route("slack:T1:C1:ended", "next") == "next", "the conversation starts afresh"
+
+
 def test_a_thread_whose_job_was_taken_as_redis_went_away_is_queued_again(runtime: Runtime) -> None:
     thread_id = queued(runtime, "notes", "hello")
     (job_id,) = runtime.queue.get_job_ids()

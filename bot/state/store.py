@@ -11,6 +11,8 @@ Layout (all keys under ``ol:``):
 - ``dedupe:{key}`` the thread a stable delivery key went to (invariant 3);
 - ``route:{key}`` the thread a channel conversation maps to (a Slack thread, an email chain);
 - ``receipt:{event id}`` what a channel needs to find the message it sent for an event;
+- ``thread:{id}:aside`` set of the route and receipt keys above that belong to the thread, so
+  that retention forgets them with it (their names come from outside: message ids, event ids);
 - ``expiries`` sorted set of the threads whose pending human request has a deadline, scored
   by it, so the scheduler finds due requests without scanning threads;
 - ``ended`` sorted set of ``{thread id} {agent}`` of ended threads, kept only with a retention
@@ -52,7 +54,7 @@ ENDED = frozenset({Status.DONE, *FINAL})
 """Statuses after which the retention period starts (a follow-up message to a done thread
 makes it live again, and keeps it). An ended thread's log and meta expire in Redis; its
 entry in ``ended`` (``{id} {agent}``, scored by when it ended) tells ``forget_expired``
-which index entries to drop."""
+which index entries, routes and receipts to drop."""
 
 _APPEND = """
 -- KEYS: 1 events, 2 meta, 3 dedupe, 4 old status zset, 5 new status zset, 6 agent zset, 7 threads zset,
@@ -108,6 +110,15 @@ if ARGV[15] ~= '' then
   redis.call('ZREMRANGEBYRANK', KEYS[12], 0, -tonumber(ARGV[17]) - 1)
 end
 return {1, tostring(length + 1)}
+"""
+
+_BIND = """
+-- KEYS: 1 the route, 2 the thread's aside set; ARGV: 1 the thread id
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('SADD', KEYS[2], KEYS[1])
+  return ARGV[1]
+end
+return redis.call('GET', KEYS[1])
 """
 
 Owes = Callable[[Thread, Event], bool]
@@ -215,6 +226,7 @@ class Store:
         self.retention = int(retention) if retention else 0
         """Seconds an ended thread's log is kept; 0 keeps it for good."""
         self._append = connection.register_script(_APPEND)
+        self._bind = connection.register_script(_BIND)
         self.snapshots = Snapshots(connection, lambda thread_id: key("thread", thread_id, "snapshot"))
 
     def create(self, thread_id: str, agent: str, first: Event) -> Appended:
@@ -447,19 +459,25 @@ class Store:
             cursor = page.cursor
 
     def forget_expired(self) -> int:
-        """Drop the index entries of threads whose retention period is over (their log and
-        meta expired by themselves); returns how many. Reads only those threads' entries."""
+        """Drop the index entries, routes, receipts and snapshot of threads whose retention period
+        is over (their log and meta expired by themselves); returns how many. Reads only those
+        threads' entries."""
         if not self.retention:
             return 0
         ended = key("ended")
         due = cast(list[bytes], self.redis.zrangebyscore(ended, "-inf", time.time() - self.retention))
+        threads = [_text(raw).partition(" ")[::2] for raw in due]
+        reading = self.redis.pipeline(transaction=False)
+        for thread_id, _ in threads:
+            reading.smembers(_aside(thread_id))
+        asides = cast(list[set[bytes]], reading.execute())
         pipe = self.redis.pipeline(transaction=False)
-        for raw in due:
-            thread_id, _, agent = _text(raw).partition(" ")
+        for raw, (thread_id, agent), aside in zip(due, threads, asides, strict=True):
             pipe.zrem(key("threads"), thread_id)
             pipe.zrem(key("by-agent", agent), thread_id)
             for status in ENDED:
                 pipe.zrem(key("by-status", status.value), thread_id)
+            pipe.delete(_aside(thread_id), self.snapshots.location(thread_id), *aside)
             pipe.zrem(ended, raw)
         pipe.execute()
         return len(due)
@@ -485,16 +503,24 @@ class Store:
         return _text(value) if value is not None else None
 
     def bind_route(self, route_key: str, thread_id: str) -> str:
-        """Map a conversation to ``thread_id`` unless it is mapped already; returns the winner."""
-        if self.redis.set(key("route", route_key), thread_id, nx=True):
-            return thread_id
-        existing = self.route(route_key)
-        assert existing is not None, "routes are never deleted"
-        return existing
+        """Map a conversation to ``thread_id`` unless it is mapped already; returns the winner.
+        The route is the thread's, forgotten with it once its retention period is over."""
+        winner = self._bind(keys=[key("route", route_key), _aside(thread_id)], args=[thread_id])
+        return _text(winner)
 
     def receipt(self, event_id: str) -> dict[str, str] | None:
         raw = self.redis.hgetall(key("receipt", event_id))
         return {_text(k): _text(v) for k, v in raw.items()} or None
 
-    def keep_receipt(self, event_id: str, receipt: Mapping[str, str]) -> None:
-        self.redis.hset(key("receipt", event_id), items=[part for pair in receipt.items() for part in pair])
+    def keep_receipt(self, thread_id: str, event_id: str, receipt: Mapping[str, str]) -> None:
+        """Keep what the channel needs to find the message it sent for ``event_id`` (the
+        thread's, forgotten with it)."""
+        pipe = self.redis.pipeline()
+        pipe.hset(key("receipt", event_id), items=[part for pair in receipt.items() for part in pair])
+        pipe.sadd(_aside(thread_id), key("receipt", event_id))
+        pipe.execute()
+
+
+def _aside(thread_id: str) -> str:
+    """The set of a thread's routes and receipts, whose names come from outside."""
+    return key("thread", thread_id, "aside")
