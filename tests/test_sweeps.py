@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from agent.events import Cancelled, HumanRequest
 from agent.thread import Status
 from bot.runtime import Runtime
+from bot.state.liveness import Holder
+from bot.state.lock import ThreadLock
 from bot.state.store import Store, key
 from bot.work.recovery import recover_stalled
 from bot.work.scheduler import Scheduler
@@ -99,10 +101,13 @@ def test_retention_forgets_an_ended_threads_routes_and_receipts_and_keeps_the_li
         assert store.bind_route(f"slack:T1:C1:{thread_id}", "another") == thread_id, "the first one wins"
         store.bind_route(f"mail:<{thread_id}@example.com>", thread_id)
         store.keep_receipt(thread_id, thread.events[0].id, {"channel": "C1", "ts": "1.2"})
-    ended = store.load("ended")
-    store.append(ended, Cancelled(by="alice"))
-    store.snapshots.save(store.load("ended"))
-    assert runtime.connection.exists(key("thread", "ended", "snapshot"), key("thread", "ended", "aside")) == 2
+    lock = ThreadLock(runtime.connection, "ended", Holder.here())
+    assert lock.acquire()
+    ended = store.append(store.load("ended"), Cancelled(by="alice"), fence=lock.value).thread
+    lock.__exit__(None, None, None)
+    store.snapshots.save(ended)
+    leftovers = [key("thread", "ended", "snapshot"), key("thread", "ended", "aside"), key("fence", "ended")]
+    assert runtime.connection.exists(*leftovers) == 3
     time.sleep(1.5)  # the retention period itself
 
     assert store.forget_expired() == 1
@@ -110,6 +115,7 @@ def test_retention_forgets_an_ended_threads_routes_and_receipts_and_keeps_the_li
     assert store.route("slack:T1:C1:ended") is None and store.route("mail:<ended@example.com>") is None
     assert store.receipt(ended.events[0].id) is None
     assert not runtime.connection.keys(f"{key('thread', 'ended')}*"), "nothing of the thread is left"
+    assert not runtime.connection.exists(key("fence", "ended"))
     kept = store.load("kept")
     assert store.route("slack:T1:C1:kept") == store.route("mail:<kept@example.com>") == "kept"
     assert store.receipt(kept.events[0].id) == {"channel": "C1", "ts": "1.2"}

@@ -459,9 +459,9 @@ class Store:
             cursor = page.cursor
 
     def forget_expired(self) -> int:
-        """Drop the index entries, routes, receipts and snapshot of threads whose retention period
-        is over (their log and meta expired by themselves); returns how many. Reads only those
-        threads' entries."""
+        """Drop the index entries, routes, receipts, snapshot and lock fence of threads whose
+        retention period is over (their log and meta expired by themselves); returns how many.
+        Reads only those threads' entries."""
         if not self.retention:
             return 0
         ended = key("ended")
@@ -477,7 +477,9 @@ class Store:
             pipe.zrem(key("by-agent", agent), thread_id)
             for status in ENDED:
                 pipe.zrem(key("by-status", status.value), thread_id)
-            pipe.delete(_aside(thread_id), self.snapshots.location(thread_id), *aside)
+            # The lock's fence counter (bot.state.lock) would outlive the thread too.
+            bookkeeping = (key("fence", thread_id), key("wanted", thread_id))
+            pipe.delete(_aside(thread_id), self.snapshots.location(thread_id), *bookkeeping, *aside)
             pipe.zrem(ended, raw)
         pipe.execute()
         return len(due)
