@@ -26,7 +26,7 @@ from redis.client import Pipeline
 from bot.state import liveness
 from bot.state.liveness import Holder
 from bot.state.round_trips import Along, together
-from bot.state.store import LockLost, key
+from bot.state.store import LockLost, lock_keys
 
 log = structlog.get_logger(__name__)
 
@@ -86,7 +86,7 @@ class ThreadLock:
         self.owner = holder
         self.value = str(holder)
         """What the lock key holds while we hold it; our appends are fenced by it."""
-        self.keys = [key("lock", thread_id), key("wanted", thread_id), key("fence", thread_id)]
+        self.keys = list(lock_keys(thread_id))
         self.held = False
         self.fence = 0
         self._lost = threading.Event()

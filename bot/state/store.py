@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 import redis
 
@@ -179,6 +179,20 @@ def key(*parts: str) -> str:
     return ":".join((PREFIX, *parts))
 
 
+class LockKeys(NamedTuple):
+    """The keys of a thread's lock (``bot.state.lock``), named here, where every append checks it."""
+
+    lock: str
+    wanted: str
+    """Set when a wake-up found the lock held: the holder runs again before it lets go."""
+    fence: str
+    """Counts acquisitions; it outlives the lock itself, until retention forgets the thread."""
+
+
+def lock_keys(thread_id: str) -> LockKeys:
+    return LockKeys(key("lock", thread_id), key("wanted", thread_id), key("fence", thread_id))
+
+
 def _text(value: bytes | str) -> str:
     """Redis answers bytes (RQ needs a connection without decode_responses)."""
     return value.decode() if isinstance(value, bytes) else value
@@ -273,7 +287,7 @@ class Store:
                 key("by-agent", thread.agent),
                 key("threads"),
                 key("expiries"),
-                key("lock", thread.id),
+                lock_keys(thread.id).lock,
                 key("outbox"),
                 key("ended"),
                 key("audit"),
@@ -477,9 +491,10 @@ class Store:
             pipe.zrem(key("by-agent", agent), thread_id)
             for status in ENDED:
                 pipe.zrem(key("by-status", status.value), thread_id)
-            # The lock's fence counter (bot.state.lock) would outlive the thread too.
-            bookkeeping = (key("fence", thread_id), key("wanted", thread_id))
-            pipe.delete(_aside(thread_id), self.snapshots.location(thread_id), *bookkeeping, *aside)
+            held = lock_keys(thread_id)
+            pipe.delete(
+                _aside(thread_id), self.snapshots.location(thread_id), held.wanted, held.fence, *aside
+            )
             pipe.zrem(ended, raw)
         pipe.execute()
         return len(due)

@@ -25,7 +25,7 @@ import structlog
 from agent.thread import Status
 from bot.model import queue as model_queue
 from bot.runtime import Runtime
-from bot.state.store import key
+from bot.state.store import key, lock_keys
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +36,7 @@ def recover_stalled(rt: Runtime, now: float | None = None) -> list[str]:
     running = rt.store.ids(Status.RUNNING)
     pipe = rt.connection.pipeline(transaction=False)
     for thread_id in running:
-        pipe.exists(key("lock", thread_id))
+        pipe.exists(lock_keys(thread_id).lock)
         pipe.hget(key("thread", thread_id, "meta"), "updated_at")
         pipe.zscore(model_queue.ASKING, thread_id)
         pipe.hexists(model_queue.CLAIMS, thread_id)
